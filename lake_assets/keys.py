@@ -1,0 +1,23 @@
+"""Asset keys and the names of checks, built in one place."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+LAYERS = ("raw", "bronze", "silver", "gold")
+
+
+def asset_key(layer: str, source: str, table: str) -> dg.AssetKey:
+    if layer not in LAYERS:
+        raise ValueError(f"unknown layer {layer!r}")
+    return dg.AssetKey([layer, source, table])
+
+
+def table_path(lake_root: str, layer: str, source: str, table: str) -> str:
+    """Where the Delta table of an asset lives: <root>/<layer>/<source>/<table>."""
+    return f"{lake_root.rstrip('/')}/{layer}/{source}/{table}"
+
+
+def state_path(lake_root: str, source: str, table: str, name: str) -> str:
+    """Bookkeeping tables the lake keeps for itself (tombstones, watermarks)."""
+    return f"{lake_root.rstrip('/')}/_state/{source}/{table}/{name}"

@@ -1,0 +1,1 @@
+"""Dagster-free building blocks: landed-file parsing, CDC ordering and apply, Delta helpers."""

@@ -1,0 +1,75 @@
+"""The embedded engine: one Sail Spark Connect server per process, started lazily.
+
+Sail speaks the PySpark API over Spark Connect and reads and writes Delta natively (no JVM,
+no Maven). The server listens on loopback on a free port and is stopped at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+
+from pyspark.sql import SparkSession
+
+_lock = threading.Lock()
+_server = None
+_session: SparkSession | None = None
+_pid: int | None = None
+
+log = logging.getLogger(__name__)
+
+# Every timestamp without a zone is UTC, whatever the machine's TZ.
+SESSION_CONF = {"spark.sql.session.timeZone": "UTC"}
+
+
+def _stop() -> None:
+    global _server, _session
+    if _session is not None:
+        try:
+            _session.stop()
+        except Exception:  # the server may already be gone at exit
+            pass
+        _session = None
+    if _server is not None:
+        try:
+            _server.stop()
+        except Exception:
+            pass
+        _server = None
+
+
+def local_spark() -> SparkSession:
+    """The process's Sail-backed SparkSession, started on first use."""
+    global _server, _session, _pid
+    with _lock:
+        if _session is not None and _pid == os.getpid():
+            return _session
+        # A forked child must not reuse its parent's server handle.
+        _server = _session = None
+        # Sail logs every session at INFO on stderr; keep the CLI's progress readable.
+        os.environ.setdefault("RUST_LOG", "error")
+        from pysail.spark import SparkConnectServer
+
+        server = SparkConnectServer("127.0.0.1", 0)
+        server.start(background=True)
+        host, port = server.listening_address
+        builder = SparkSession.builder.remote(f"sc://{host}:{port}")
+        for k, v in SESSION_CONF.items():
+            builder = builder.config(k, v)
+        session = builder.getOrCreate()
+        for k, v in SESSION_CONF.items():
+            session.conf.set(k, v)
+        _server, _session, _pid = server, session, os.getpid()
+        atexit.register(_stop)
+        log.debug("started Sail on %s:%s", host, port)
+        return session
+
+
+def remote_spark(url: str) -> SparkSession:
+    """A session on any Spark Connect endpoint (sc://host:port)."""
+    builder = SparkSession.builder.remote(url)
+    for k, v in SESSION_CONF.items():
+        builder = builder.config(k, v)
+    return builder.getOrCreate()

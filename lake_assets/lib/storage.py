@@ -1,0 +1,72 @@
+"""Files under a root that is a local path or s3://bucket/prefix, through pyarrow.fs.
+
+S3 credentials and endpoint come from the usual AWS variables (AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL), as for every AWS client.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pyarrow.fs as pafs
+
+
+def is_s3(uri: str) -> bool:
+    return uri.startswith("s3://") or uri.startswith("s3a://")
+
+
+def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    """(filesystem, path inside it) for a root URI."""
+    if is_s3(uri):
+        rest = uri.split("://", 1)[1]
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        kwargs = {}
+        if endpoint:
+            scheme, _, host = endpoint.partition("://")
+            kwargs.update(endpoint_override=host or scheme, scheme=scheme if host else "https")
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if region:
+            kwargs["region"] = region
+        return pafs.S3FileSystem(**kwargs), rest.rstrip("/")
+    return pafs.LocalFileSystem(), uri.rstrip("/")
+
+
+def storage_options(uri: str) -> dict[str, str]:
+    """Options for deltalake (delta-rs) to reach the same root."""
+    if not is_s3(uri):
+        return {}
+    opts: dict[str, str] = {}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        opts["AWS_ENDPOINT_URL"] = endpoint
+        if endpoint.startswith("http://"):
+            opts["AWS_ALLOW_HTTP"] = "true"
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION"):
+        if os.environ.get(k):
+            opts[k] = os.environ[k]
+    opts.setdefault("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    opts["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
+    return opts
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: str  # full path inside the filesystem
+    rel: str  # path relative to the listed folder
+    size: int
+    mtime_ns: int
+
+
+def list_files(fs: pafs.FileSystem, base: str) -> list[FileInfo]:
+    """Every file under base, recursively; an absent folder is empty."""
+    info = fs.get_file_info(base)
+    if info.type == pafs.FileType.NotFound:
+        return []
+    out = []
+    for f in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)):
+        if f.type != pafs.FileType.File:
+            continue
+        rel = f.path[len(base) :].lstrip("/")
+        out.append(FileInfo(f.path, rel, f.size or 0, f.mtime_ns or 0))
+    return sorted(out, key=lambda x: x.rel)

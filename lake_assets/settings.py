@@ -1,0 +1,69 @@
+"""The only reader of the LAKE_* environment variables.
+
+Everything here is read inside functions, never at import time, so tests and the CLI can
+set the environment (or pass flags) before the definitions load.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+DEPLOYMENTS = ("local", "databricks")
+
+
+class SettingsError(ValueError):
+    """A LAKE_* setting (or its flag) has a value the lake cannot use."""
+
+
+def normalize_root(value: str) -> str:
+    """A lake or landing root as a URI the engines and pyarrow understand.
+
+    Local paths become absolute ``file://``-less paths; ``s3://`` stays as it is.
+    """
+    value = value.strip()
+    if not value:
+        raise SettingsError("an empty path was given for LAKE_ROOT or LAKE_LANDING")
+    if value.startswith("file://"):
+        value = value[len("file://") :]
+    if "://" in value:
+        scheme = value.split("://", 1)[0]
+        if scheme not in ("s3", "s3a"):
+            raise SettingsError(
+                f"unsupported storage scheme {scheme!r} in {value!r}: use a local path, file:// or s3://"
+            )
+        return "s3://" + value.split("://", 1)[1].rstrip("/")
+    return str(Path(value).expanduser().resolve())
+
+
+def packaged_catalog() -> str:
+    return str(resources.files("lake_assets") / "sources" / "shop.yaml")
+
+
+@dataclass(frozen=True)
+class Settings:
+    lake_root: str
+    landing: str
+    sources: str
+    deployment: str
+
+    @staticmethod
+    def load(
+        lake_root: str | None = None,
+        landing: str | None = None,
+        sources: str | None = None,
+        deployment: str | None = None,
+    ) -> "Settings":
+        """Flags win over the environment, the environment over the defaults."""
+        root = normalize_root(lake_root or os.environ.get("LAKE_ROOT") or "./.lake")
+        land = landing or os.environ.get("LAKE_LANDING")
+        land = normalize_root(land) if land else f"{root}/landing"
+        src = sources or os.environ.get("LAKE_SOURCES") or packaged_catalog()
+        dep = (deployment or os.environ.get("LAKE_DEPLOYMENT") or "local").strip()
+        if dep not in DEPLOYMENTS:
+            raise SettingsError(
+                f"LAKE_DEPLOYMENT={dep!r} is not a deployment: choose one of {', '.join(DEPLOYMENTS)}"
+            )
+        return Settings(lake_root=root, landing=land, sources=src, deployment=dep)
