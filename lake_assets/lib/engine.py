@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 SESSION_CONF = {"spark.sql.session.timeZone": "UTC"}
 
 
-def _stop() -> None:
+def shutdown() -> None:
+    """Stop the session and the server (also registered at exit)."""
     global _server, _session
     if _session is not None:
         try:
@@ -62,7 +63,7 @@ def local_spark() -> SparkSession:
         for k, v in SESSION_CONF.items():
             session.conf.set(k, v)
         _server, _session, _pid = server, session, os.getpid()
-        atexit.register(_stop)
+        atexit.register(shutdown)
         log.debug("started Sail on %s:%s", host, port)
         return session
 

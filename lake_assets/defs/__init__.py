@@ -1,0 +1,1 @@
+"""Definitions: instances only. Each layer module has `build(catalog, settings)`."""

@@ -1,0 +1,84 @@
+"""Asset checks of raw and bronze: each blocking, each an assertion that can fail."""
+
+
+import dagster as dg
+
+from lake_assets.catalog import Source, Table
+from lake_assets.keys import asset_key
+from lake_assets.lib import delta
+from lake_assets.lib.cdc import latest_per_key
+from lake_assets.lib.delta import quote
+from lake_assets.resources.lake import LakeResource
+from lake_assets.resources.spark import SparkResource
+
+
+def _missing(path: str) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True, metadata={"note": f"no table at {path} yet"})
+
+
+def raw_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition]:
+    key = asset_key("raw", source.name, table.name)
+
+    @dg.asset_check(asset=key, name="no_change_held_twice", blocking=True,
+                    description="Each landed change (file name, position) is held once.")
+    def no_change_held_twice(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
+        path = lake.table("raw", source.name, table.name)
+        if not delta.exists(path):
+            return _missing(path)
+        row = delta.read(spark.session(), path).selectExpr(
+            "count(*) AS n", "count(DISTINCT _source_file, _file_pos) AS d"
+        ).collect()[0]
+        return dg.AssetCheckResult(passed=row.n == row.d, metadata={"rows": row.n, "duplicates": row.n - row.d})
+
+    return [no_change_held_twice]
+
+
+def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition]:
+    key = asset_key("bronze", source.name, table.name)
+    keys = table.primary_key
+    kcols = ", ".join(quote(k) for k in keys)
+
+    @dg.asset_check(asset=key, name="primary_key_unique", blocking=True,
+                    description=f"No two rows share ({', '.join(keys)}).")
+    def primary_key_unique(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
+        path = lake.table("bronze", source.name, table.name)
+        if not delta.exists(path):
+            return _missing(path)
+        dups = delta.read(spark.session(), path).groupBy(*keys).count().where("count > 1").count()
+        return dg.AssetCheckResult(passed=dups == 0, metadata={"duplicate_keys": dups})
+
+    @dg.asset_check(asset=key, name="primary_key_not_null", blocking=True,
+                    description=f"No row has a null in ({', '.join(keys)}).")
+    def primary_key_not_null(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
+        path = lake.table("bronze", source.name, table.name)
+        if not delta.exists(path):
+            return _missing(path)
+        cond = " OR ".join(f"{quote(k)} IS NULL" for k in keys)
+        nulls = delta.read(spark.session(), path).where(cond).count()
+        return dg.AssetCheckResult(passed=nulls == 0, metadata={"null_key_rows": nulls})
+
+    @dg.asset_check(asset=key, name="live_keys_match_raw", blocking=True,
+                    description="Bronze's keys are exactly the keys whose latest change in raw is not a delete.")
+    def live_keys_match_raw(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
+        session = spark.session()
+        bpath, rpath = lake.table("bronze", source.name, table.name), lake.table("raw", source.name, table.name)
+        if not delta.exists(bpath) or not delta.exists(rpath):
+            return _missing(bpath)
+        live = latest_per_key(delta.read(session, rpath), keys).where("_op <> 'D'").select(*keys)
+        have = delta.read(session, bpath).select(*keys)
+        missing = live.exceptAll(have).count()
+        extra = have.exceptAll(live).count()
+        return dg.AssetCheckResult(
+            passed=missing == 0 and extra == 0,
+            metadata={"keys_missing_from_bronze": missing, "keys_not_live_in_raw": extra, "key": kcols},
+        )
+
+    return [primary_key_unique, primary_key_not_null, live_keys_match_raw]
+
+
+def build(catalog) -> list[dg.AssetChecksDefinition]:
+    out: list = []
+    for s in catalog.sources:
+        for t in s.tables:
+            out += raw_checks(s, t) + bronze_checks(s, t)
+    return out

@@ -1,0 +1,67 @@
+"""One dict of resources per deployment, the same keys everywhere."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from lake_assets.resources.io_manager import DeltaIOManager
+from lake_assets.resources.lake import LakeResource, LandingResource
+from lake_assets.resources.spark import DatabricksSparkResource, LocalSparkResource
+from lake_assets.settings import Settings
+
+
+def _local(settings: Settings) -> dict:
+    spark = LocalSparkResource()
+    return {
+        "spark": spark,
+        "io_manager": DeltaIOManager(root=settings.lake_root, spark=spark),
+        "landing": LandingResource(root=settings.landing),
+        "lake": LakeResource(root=settings.lake_root),
+        # No step launcher: steps run in the run's own process.
+        "step_launcher": dg.ResourceDefinition.none_resource(),
+    }
+
+
+def _databricks(settings: Settings) -> dict:
+    import warnings
+
+    from dagster_databricks import databricks_pyspark_step_launcher
+
+    spark = DatabricksSparkResource()
+    with warnings.catch_warnings():
+        # Superseded by Pipes, kept on purpose: it runs the same asset code, IO managers
+        # included, on the cluster. Silence only its own deprecation warning.
+        warnings.filterwarnings("ignore", message=".*databricks_pyspark_step_launcher.*")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="dagster_databricks")
+        launcher = databricks_pyspark_step_launcher.configured(
+            {
+                "run_config": {
+                    "run_name": "lake_assets",
+                    "cluster": {"existing": os.environ.get("DATABRICKS_CLUSTER_ID", "")},
+                    "libraries": [{"pypi": {"package": "lake_assets"}}],
+                },
+                "databricks_host": {"env": "DATABRICKS_HOST"},
+                "databricks_token": {"env": "DATABRICKS_TOKEN"},
+                "local_pipeline_package_path": os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                "staging_prefix": f"{settings.lake_root.rstrip('/')}/_staging",
+                "wait_for_logs": True,
+                "env_variables": {
+                    "LAKE_ROOT": settings.lake_root,
+                    "LAKE_LANDING": settings.landing,
+                    "LAKE_DEPLOYMENT": "databricks",
+                },
+            }
+        )
+    return {
+        "spark": spark,
+        "io_manager": DeltaIOManager(root=settings.lake_root, spark=spark),
+        "landing": LandingResource(root=settings.landing),
+        "lake": LakeResource(root=settings.lake_root),
+        "step_launcher": launcher,
+    }
+
+
+def resources_for(settings: Settings) -> dict:
+    return {"local": _local, "databricks": _databricks}[settings.deployment](settings)

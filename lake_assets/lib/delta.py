@@ -1,0 +1,109 @@
+"""Delta table helpers that every engine understands (DataFrame writes, SQL MERGE), plus
+log inspection through delta-rs (`deltalake`), which reads the same files independently."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as ST
+
+from lake_assets.lib import storage
+
+
+class SchemaConflictError(ValueError):
+    """New data has a column whose type cannot be stored in the table's existing column."""
+
+
+def _dt(path: str, version: int | None = None):
+    from deltalake import DeltaTable
+
+    return DeltaTable(path, version=version, storage_options=storage.storage_options(path) or None)
+
+
+def exists(path: str) -> bool:
+    from deltalake import DeltaTable
+
+    return DeltaTable.is_deltatable(path, storage_options=storage.storage_options(path) or None)
+
+
+def version(path: str) -> int | None:
+    return _dt(path).version() if exists(path) else None
+
+
+def files_at(path: str, version: int | None = None) -> dict[str, dict]:
+    """Data files of a version: path -> partition values."""
+    actions = _dt(path, version).get_add_actions(flatten=True)
+    cols = actions.schema.names
+    paths = actions.column("path").to_pylist()
+    parts = {c: actions.column(c).to_pylist() for c in cols if c.startswith("partition.")}
+    return {p: {c[len("partition.") :]: parts[c][i] for c in parts} for i, p in enumerate(paths)}
+
+
+def partitions_changed(path: str, since: int, column: str) -> set:
+    """Values of a partition column whose files were added or removed after version `since`."""
+    old, new = files_at(path, since), files_at(path)
+    changed = {v[column] for p, v in new.items() if p not in old}
+    changed |= {v[column] for p, v in old.items() if p not in new}
+    return changed
+
+
+def read(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(path)
+
+
+def schema_of(spark: SparkSession, path: str) -> ST.StructType:
+    return read(spark, path).schema
+
+
+_WIDENINGS = {
+    (ST.IntegerType, ST.LongType),
+    (ST.ShortType, ST.IntegerType),
+    (ST.ShortType, ST.LongType),
+    (ST.ByteType, ST.ShortType),
+    (ST.ByteType, ST.IntegerType),
+    (ST.ByteType, ST.LongType),
+    (ST.FloatType, ST.DoubleType),
+}
+
+
+def check_compatible(table_schema: ST.StructType, new: ST.StructType, table_name: str) -> list[ST.StructField]:
+    """New columns of `new` (to add); raises SchemaConflictError naming table and column where a
+    column's type changed in a way the table cannot hold."""
+    have = {f.name: f.dataType for f in table_schema.fields}
+    added = []
+    for f in new.fields:
+        old = have.get(f.name)
+        if old is None:
+            added.append(f)
+        elif old != f.dataType and type(f.dataType) is not ST.NullType:
+            if (type(f.dataType), type(old)) in _WIDENINGS:
+                continue  # narrower data into a wider column: a safe cast
+            raise SchemaConflictError(
+                f"table {table_name}: column {f.name!r} is {old.simpleString()} in the lake but the new data "
+                f"has {f.dataType.simpleString()}; an incompatible type change needs a rebuild of the table"
+            )
+    return added
+
+
+def conform_to(df: DataFrame, table_schema: ST.StructType) -> DataFrame:
+    """Cast df's columns to the table's types where they differ only by a safe widening."""
+    have = {f.name: f.dataType for f in table_schema.fields}
+    cols = []
+    for f in df.schema.fields:
+        t = have.get(f.name)
+        cols.append(df[f.name].cast(t).alias(f.name) if t is not None and t != f.dataType else df[f.name])
+    return df.select(*cols)
+
+
+def add_columns(spark: SparkSession, path: str, fields: list[ST.StructField]) -> None:
+    """Add nullable columns: an append of no rows with mergeSchema (one commit, no data)."""
+    if not fields:
+        return
+    schema = ST.StructType(list(schema_of(spark, path).fields) + [ST.StructField(f.name, f.dataType, True) for f in fields])
+    spark.createDataFrame([], schema).write.format("delta").mode("append").option("mergeSchema", "true").save(path)
+
+
+def quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"

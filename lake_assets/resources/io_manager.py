@@ -1,0 +1,169 @@
+"""The Delta IO manager: DataFrames out to <root>/<layer>/<source>/<table>, DataFrames back in.
+
+How an output is written is declared on the asset, in its definition metadata:
+- `lake/write_mode: overwrite`            the whole table, one commit
+- `lake/write_mode: replace_partitions`   the run's time partition(s), by replaceWhere on
+                                          `lake/partition_column` (one day or a backfill range)
+- `lake/write_mode: merge`                a CDC batch applied on `lake/primary_key` with deletes
+                                          (see lake_assets.lib.cdc), then the batch's watermark
+Every write is one Delta commit (merge: bronze first, then tombstones, then the watermark, each
+idempotent), so a failed write leaves the table as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import dagster as dg
+from pyspark.sql import DataFrame
+
+from lake_assets.keys import state_path, table_path
+from lake_assets.lib import cdc, delta, storage
+from lake_assets.lib.retry import with_commit_retry
+from lake_assets.resources.spark import SparkResource
+
+WRITE_MODE = "lake/write_mode"
+PARTITION_COLUMN = "lake/partition_column"
+PRIMARY_KEY = "lake/primary_key"
+
+
+@dataclass
+class ChangeBatch:
+    """What a CDC-applying asset returns: the new changes and how far into raw they reach."""
+
+    changes: DataFrame
+    raw_version: int | None
+
+
+def column_schema(schema) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[dg.TableColumn(f.name, f.dataType.simpleString(), constraints=dg.TableColumnConstraints(nullable=f.nullable)) for f in schema.fields]
+    )
+
+
+def time_window_predicate(column: str, start: dt.datetime, end: dt.datetime) -> str:
+    """replaceWhere for a run's partitions: [start, end) of a daily time window, as dates."""
+    last = (end - dt.timedelta(days=1)).date()
+    return f"`{column}` >= DATE'{start.date().isoformat()}' AND `{column}` <= DATE'{last.isoformat()}'"
+
+
+class DeltaIOManager(dg.ConfigurableIOManager):
+    """Writes and reads the lake's Delta tables under `root`."""
+
+    root: str
+    spark: SparkResource
+
+    def path_for(self, key: dg.AssetKey) -> str:
+        layer, source, table = key.path
+        return table_path(self.root, layer, source, table)
+
+    def _meta(self, context) -> dict:
+        return dict(context.definition_metadata or {})
+
+    def handle_output(self, context: dg.OutputContext, obj) -> None:
+        if obj is None:
+            return
+        meta = self._meta(context)
+        mode = meta.get(WRITE_MODE, "overwrite")
+        key = context.asset_key
+        path = self.path_for(key)
+        spark = self.spark.session()
+        name = "/".join(key.path)
+        extra: dict = {}
+        if mode == "merge":
+            if not isinstance(obj, ChangeBatch):
+                raise dg.Failure(f"{name}: write mode merge needs a ChangeBatch, got {type(obj).__name__}")
+            keys = tuple(meta[PRIMARY_KEY])
+            _, source, table = key.path
+            # A batch folder of this run's own: two runs applying to one table never share it.
+            batch_path = state_path(self.root, source, table, f"batch/{context.run_id}")
+
+            def merge():
+                return cdc.apply_changes(
+                    spark,
+                    obj.changes,
+                    bronze=path,
+                    tombstones=state_path(self.root, source, table, "tombstones"),
+                    batch_path=batch_path,
+                    keys=keys,
+                    name=name,
+                )
+
+            try:
+                stats = with_commit_retry(merge, log=context.log)
+            finally:
+                remove_tree(batch_path)
+            if obj.raw_version is not None:
+                write_watermark(spark, state_path(self.root, source, table, "watermark"), obj.raw_version)
+            extra = {"changes": stats.changes, "changes_applied": stats.applied, "raw_version": obj.raw_version}
+        else:
+            if not isinstance(obj, DataFrame):
+                raise dg.Failure(f"{name}: expected a Spark DataFrame, got {type(obj).__name__}")
+            if mode not in ("overwrite", "replace_partitions"):
+                raise dg.Failure(f"{name}: unknown {WRITE_MODE} {mode!r}")
+            predicate = None
+            if mode == "replace_partitions" and context.has_asset_partitions:
+                tw = context.asset_partitions_time_window
+                predicate = time_window_predicate(meta[PARTITION_COLUMN], tw.start, tw.end)
+            with_commit_retry(
+                lambda: write_frame(spark, obj, path, name, mode, meta.get(PARTITION_COLUMN), predicate),
+                log=context.log,
+            )
+        table = delta.read(spark, path)
+        context.add_output_metadata(
+            {
+                "dagster/row_count": table.count(),
+                "delta_version": delta.version(path),
+                "dagster/column_schema": column_schema(table.schema),
+                "dagster/uri": path,
+                **{k: v for k, v in extra.items() if v is not None},
+            }
+        )
+
+    def load_input(self, context: dg.InputContext) -> DataFrame:
+        key = context.upstream_output.asset_key if context.upstream_output else context.asset_key
+        path = self.path_for(key)
+        if not delta.exists(path):
+            raise dg.Failure(f"input {'/'.join(key.path)} has no Delta table at {path} yet: materialize it first")
+        return delta.read(self.spark.session(), path)
+
+
+def write_frame(spark, df: DataFrame, path: str, name: str, mode: str, partition_column: str | None, predicate: str | None) -> None:
+    """One commit: overwrite the table, or replace the partitions `predicate` selects."""
+    exists = delta.exists(path)
+    if exists:
+        current = delta.schema_of(spark, path)
+        if not delta.check_compatible(current, df.schema, name):
+            df = delta.conform_to(df, current)
+    writer = df.write.format("delta").mode("overwrite")
+    if mode == "replace_partitions":
+        if not exists:
+            # A new table: replaceWhere needs an existing log, and there is nothing to keep.
+            writer = writer.partitionBy(partition_column) if partition_column else writer
+        else:
+            writer = writer.option("mergeSchema", "true")
+            if predicate:
+                writer = writer.option("replaceWhere", predicate)
+    else:
+        writer = writer.option("overwriteSchema", "true")
+    writer.save(path)
+
+
+def remove_tree(path: str) -> None:
+    fs, base = storage.filesystem(path)
+    try:
+        fs.delete_dir(base)
+    except (FileNotFoundError, OSError):
+        pass
+
+
+def write_watermark(spark, path: str, raw_version: int) -> None:
+    spark.createDataFrame([(raw_version,)], "raw_version bigint").write.format("delta").mode("overwrite").save(path)
+
+
+def read_watermark(spark, path: str) -> int | None:
+    if not delta.exists(path):
+        return None
+    rows = delta.read(spark, path).collect()
+    return int(rows[0][0]) if rows else None

@@ -1,0 +1,40 @@
+"""The `landing` and `lake` resources: where files land, and where the lake's tables live."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import pyarrow as pa
+
+from lake_assets.catalog import Source, Table
+from lake_assets.keys import state_path, table_path
+from lake_assets.lib import raw as rawlib
+from lake_assets.lib.changes import LandedFile
+
+
+class LandingResource(dg.ConfigurableResource):
+    """The landing zone the extraction tool (DMS, ...) writes to: a local path or s3://."""
+
+    root: str
+
+    def files(self, source: Source, table: Table) -> list[LandedFile]:
+        return rawlib.landed_files(self.root, source, table)
+
+    def files_in(self, source: Source, table: Table, start: dt.date, end: dt.date) -> list[LandedFile]:
+        return rawlib.files_in(self.files(source, table), start, end)
+
+    def read(self, source: Source, table: Table, files: list[LandedFile], progress=None) -> pa.Table:
+        return rawlib.read_changes(self.root, source, table, files, progress)
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The lake root: table and bookkeeping paths, for assets and checks that read tables directly."""
+
+    root: str
+
+    def table(self, layer: str, source: str, table: str) -> str:
+        return table_path(self.root, layer, source, table)
+
+    def state(self, source: str, table: str, name: str) -> str:
+        return state_path(self.root, source, table, name)

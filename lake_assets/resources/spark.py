@@ -1,0 +1,42 @@
+"""The `spark` resource: hands assets a SparkSession; which engine stands behind it is deployment."""
+
+from __future__ import annotations
+
+import dagster as dg
+from pyspark.sql import SparkSession
+
+
+class SparkResource(dg.ConfigurableResource):
+    """Base: `session()` returns the SparkSession the assets run on."""
+
+    def session(self) -> SparkSession:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class LocalSparkResource(SparkResource):
+    """The embedded engine: Sail started in this process on first use (no JVM, no network)."""
+
+    def session(self) -> SparkSession:
+        from lake_assets.lib.engine import local_spark
+
+        return local_spark()
+
+
+class ConnectSparkResource(SparkResource):
+    """Any Spark Connect endpoint (a Spark 4 cluster with Delta, Databricks Connect)."""
+
+    url: str
+
+    def session(self) -> SparkSession:
+        from lake_assets.lib.engine import remote_spark
+
+        return remote_spark(self.url)
+
+
+class DatabricksSparkResource(SparkResource):
+    """On a Databricks cluster (the step launcher runs the step there): the cluster's session."""
+
+    def session(self) -> SparkSession:
+        session = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
+        session.conf.set("spark.sql.session.timeZone", "UTC")
+        return session

@@ -1,0 +1,232 @@
+"""`lake-assets sync`: everything landed and not yet in the lake, through the same definitions.
+
+Plan: for each source, the raw partitions whose landed files differ from what raw holds (one
+run per contiguous range of days, BackfillPolicy.single_run); then one run of every other
+asset downstream (bronze, silver, unpartitioned gold) with their checks; then the partitioned
+assets downstream of raw, for the partitions their own planners name. Runs go into the
+Dagster instance (DAGSTER_HOME when set), so the UI shows them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from lake_assets.catalog import Catalog, Source
+from lake_assets.defs import planners
+from lake_assets.keys import asset_key, table_path
+from lake_assets.lib import delta
+from lake_assets.lib import raw as rawlib
+from lake_assets.lib.changes import LandedFileError
+from lake_assets.settings import Settings
+
+Printer = Callable[[str], None]
+
+
+@dataclass
+class SyncResult:
+    failures: list[str] = field(default_factory=list)
+    materialized: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def contiguous_ranges(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    out: list[tuple[dt.date, dt.date]] = []
+    for d in sorted(set(days)):
+        if out and d == out[-1][1] + dt.timedelta(days=1):
+            out[-1] = (out[-1][0], d)
+        else:
+            out.append((d, d))
+    return out
+
+
+def pending_days(settings: Settings, source: Source, spark) -> dict[str, set[dt.date]]:
+    """{table: days whose landed file names differ from the names raw holds for that day}."""
+    out: dict[str, set[dt.date]] = {}
+    for table in source.tables:
+        try:
+            files = rawlib.landed_files(settings.landing, source, table)
+        except LandedFileError:
+            files = None  # a bad name: let the raw run fail with the message
+        landed: dict[dt.date, set[str]] = defaultdict(set)
+        for f in files or []:
+            landed[f.partition_date].add(f.name)
+        held: dict[dt.date, set[str]] = defaultdict(set)
+        path = table_path(settings.lake_root, "raw", source.name, table.name)
+        if delta.exists(path):
+            for r in delta.read(spark, path).select("_file_date", "_source_file").distinct().collect():
+                held[r[0]].add(r[1])
+        days = {d for d in set(landed) | set(held) if landed.get(d, set()) != held.get(d, set())}
+        if files is None:
+            days.add(source.start_date)
+        if days:
+            out[table.name] = days
+    return out
+
+
+class _Progress:
+    """Prints one line per materialization and check of a run, as they happen."""
+
+    def __init__(self, instance: dg.DagsterInstance, run_id: str, say: Printer):
+        self.instance, self.run_id, self.say = instance, run_id, say
+        self.stop = threading.Event()
+        self.seen = 0
+        self.started: dict[str, float] = {}
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        self._drain()
+
+    def _loop(self):
+        while not self.stop.wait(0.5):
+            try:
+                self._drain()
+            except Exception:  # the run may not exist yet
+                pass
+
+    def _drain(self):
+        records = self.instance.all_logs(self.run_id)
+        for rec in records[self.seen :]:
+            ev = rec.dagster_event
+            if ev is None:
+                continue
+            ts = rec.timestamp
+            if ev.event_type_value == "STEP_START":
+                self.started[ev.step_key] = ts
+            elif ev.event_type_value == "ASSET_MATERIALIZATION":
+                mat = ev.event_specific_data.materialization
+                meta = mat.metadata
+                rows = meta.get("dagster/row_count")
+                rows = rows.value if rows is not None else "-"
+                secs = ts - self.started.get(ev.step_key, ts)
+                part = f" [{mat.partition}]" if mat.partition else ""
+                extra = ""
+                if "changes_applied" in meta:
+                    extra = f" applied={meta['changes_applied'].value}"
+                elif "changes" in meta:
+                    extra = f" changes={meta['changes'].value}"
+                self.say(f"  {'/'.join(mat.asset_key.path):<40} rows={rows}{extra} seconds={secs:.1f}{part}")
+            elif ev.event_type_value == "ASSET_CHECK_EVALUATION":
+                data = ev.event_specific_data
+                if not data.passed:
+                    self.say(f"  check {'/'.join(data.asset_key.path)}:{data.check_name} FAILED")
+        self.seen = len(records)
+
+
+# Dagster's own wrappers around the error that says what went wrong.
+_WRAPPERS = {"DagsterExecutionHandleOutputError", "DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError"}
+
+
+def _failures(result, name: str) -> list[str]:
+    out = []
+    for ev in result.all_events:
+        if ev.event_type_value == "STEP_FAILURE":
+            err = ev.event_specific_data.error
+            while err.cause is not None and err.cls_name in _WRAPPERS:
+                err = err.cause
+            msg = (err.message or "").strip().splitlines()
+            out.append(f"{name}: {ev.step_key} failed: {msg[0] if msg else err.cls_name}")
+        elif ev.event_type_value == "ASSET_CHECK_EVALUATION" and not ev.event_specific_data.passed:
+            d = ev.event_specific_data
+            if d.severity == dg.AssetCheckSeverity.ERROR:
+                out.append(f"{name}: check {'/'.join(d.asset_key.path)}:{d.check_name} failed {dict((k, v.value) for k, v in d.metadata.items())}")
+    return out
+
+
+def run(
+    defs: dg.Definitions,
+    selection: list[dg.AssetKey],
+    instance: dg.DagsterInstance,
+    say: Printer,
+    label: str,
+    tags: dict[str, str] | None = None,
+    partition_key: str | None = None,
+):
+    from dagster._core.utils import make_new_run_id
+
+    job = defs.resolve_implicit_global_asset_job_def()
+    run_id = make_new_run_id()
+    say(f"{label}")
+    with _Progress(instance, run_id, say):
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=selection,
+            tags={"lake/trigger": "sync", **(tags or {})},
+            partition_key=partition_key,
+            raise_on_error=False,
+            run_id=run_id,
+            # Dagster's console log is for the UI; sync prints its own one line per asset.
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        )
+    return result
+
+
+def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: dg.DagsterInstance, say: Printer = print) -> SyncResult:
+    from lake_assets.lib.engine import local_spark
+
+    result = SyncResult()
+    graph = defs.resolve_asset_graph()
+    spark = defs.resources["spark"].session() if "spark" in defs.resources else local_spark()
+    failed_raw: set[dg.AssetKey] = set()
+    started = time.monotonic()
+    for source in catalog.sources:
+        pending = pending_days(settings, source, spark)
+        if not pending:
+            say(f"raw/{source.name}: nothing new landed")
+            continue
+        all_days = sorted({d for days in pending.values() for d in days})
+        for first, last in contiguous_ranges(all_days):
+            tables = [t for t, days in pending.items() if any(first <= d <= last for d in days)]
+            keys = [asset_key("raw", source.name, t) for t in tables]
+            label = f"raw/{source.name}: {len(tables)} table(s), {first}..{last}"
+            if first == last:
+                res = run(defs, keys, instance, say, label, partition_key=first.isoformat())
+            else:
+                res = run(defs, keys, instance, say, label, tags={
+                    ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+                    ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
+                })
+            fails = _failures(res, label)
+            result.failures += fails
+            failed_steps = {ev.step_key for ev in res.all_events if ev.event_type_value == "STEP_FAILURE"}
+            failed_raw |= {k for k in keys if k.to_python_identifier() in failed_steps}
+            if not res.success and not failed_steps:
+                failed_raw |= set(keys)
+    raw_keys = {k for k in graph.get_all_asset_keys() if k.path[0] == "raw"}
+    blocked: set[dg.AssetKey] = set()
+    for k in failed_raw:
+        blocked |= set(dg.AssetSelection.assets(k).downstream().resolve(graph)) - {k}
+    rest = [k for k in graph.get_all_asset_keys() if k not in raw_keys and k not in blocked and graph.get(k).is_materializable]
+    unpartitioned = [k for k in rest if graph.get(k).partitions_def is None]
+    partitioned = [k for k in rest if graph.get(k).partitions_def is not None]
+    if blocked:
+        say(f"skipping {len(blocked)} asset(s) downstream of failed raw: {', '.join('/'.join(k.path) for k in sorted(blocked, key=str)[:6])}")
+    if unpartitioned:
+        res = run(defs, sorted(unpartitioned, key=lambda k: k.path), instance, say, f"bronze, silver, gold: {len(unpartitioned)} asset(s)")
+        result.failures += _failures(res, "downstream")
+    for key in sorted(partitioned, key=lambda k: k.path):
+        # Partitioned assets downstream of raw name the partitions a sync must recompute.
+        days = planners.partitions_to_sync(graph.get(key), settings, spark)
+        for first, last in contiguous_ranges(days):
+            label = f"{'/'.join(key.path)}: {first}..{last}"
+            tags = {ASSET_PARTITION_RANGE_START_TAG: first.isoformat(), ASSET_PARTITION_RANGE_END_TAG: last.isoformat()}
+            res = run(defs, [key], instance, say, label, tags=tags)
+            result.failures += _failures(res, label)
+    say(f"sync finished in {time.monotonic() - started:.1f}s with {len(result.failures)} failure(s)")
+    return result
