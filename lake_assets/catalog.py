@@ -48,8 +48,11 @@ class Rule:
     name: str
     expr: str
     action: str = "warn"
-    # A referential rule: the row's columns must match a live key of another silver table.
+    # A referential rule: the row's columns must match a key of another table at the source (its bronze).
     references: tuple[str, tuple[str, ...], tuple[str, ...]] | None = None
+    # An accepted-values rule: `column` must be one of `accepted` (a list, or a named set).
+    column: str | None = None
+    accepted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,10 @@ class Table:
     freshness_hours: float = DEFAULT_FRESHNESS_HOURS
     rules: tuple[Rule, ...] = ()
     max_quarantine_rate: float = 0.05
+    # Silver standardization: trim every string column; lower/upper-case these columns.
+    trim_strings: bool = False
+    lower: tuple[str, ...] = ()
+    upper: tuple[str, ...] = ()
 
     @property
     def column_types(self) -> dict[str, str]:
@@ -132,6 +139,18 @@ def _rule(raw: Any, where: str) -> Rule:
             mine = theirs = tuple(cols)
         refs = (str(r["table"]), tuple(mine), tuple(theirs))
         expr = str(raw.get("expr", "true"))
+    elif "accepted" in raw:
+        column = _name(_require(raw, "column", where), where, "column")
+        acc = raw["accepted"]
+        if isinstance(acc, str):
+            from lake_assets.lib.valuesets import VALUE_SETS
+
+            if acc not in VALUE_SETS:
+                raise CatalogError(f"{where}: unknown value set {acc!r}; known: {', '.join(sorted(VALUE_SETS))}")
+            acc = VALUE_SETS[acc]
+        if not isinstance(acc, (list, tuple)) or not acc:
+            raise CatalogError(f"{where}: accepted must be a non-empty list or a named value set")
+        return Rule(name=name, expr="true", action=action, column=column, accepted=tuple(str(a) for a in acc))
     else:
         expr = str(_require(raw, "expr", where))
     return Rule(name=name, expr=expr, action=action, references=refs)
@@ -172,7 +191,17 @@ def _table(raw: Any, source: str, index: int, where_file: str) -> Table:
         raise CatalogError(f"{where}: freshness_hours and max_quarantine_rate must be numbers ({e})") from None
     if freshness <= 0:
         raise CatalogError(f"{where}: freshness_hours must be positive")
+    if not isinstance(silver, dict):
+        raise CatalogError(f"{where}: 'silver' must be a mapping")
+    trim = silver.get("trim_strings", False)
+    if not isinstance(trim, bool):
+        raise CatalogError(f"{where}: silver.trim_strings must be true or false")
+    lower = tuple(_name(c, where, "silver.lower column") for c in (silver.get("lower") or []))
+    upper = tuple(_name(c, where, "silver.upper column") for c in (silver.get("upper") or []))
     return Table(
+        trim_strings=trim,
+        lower=lower,
+        upper=upper,
         source=source,
         name=name,
         schema=schema,

@@ -74,7 +74,7 @@ def cmd_simulate(args) -> int:
     settings = _settings(args)
     summary = simulate(settings.landing, args.days, seed=args.seed, scale=args.scale, fmt=args.fmt,
                        dirty=getattr(args, "dirty", False), progress=say)
-    say(str(summary))
+    say(summary.describe())
     return 0
 
 

@@ -82,6 +82,7 @@ class _Progress:
         self.stop = threading.Event()
         self.seen = 0
         self.started: dict[str, float] = {}
+        self.pending: dict[str, dict] = {}
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
     def __enter__(self):
@@ -106,31 +107,38 @@ class _Progress:
             ev = rec.dagster_event
             if ev is None:
                 continue
-            ts = rec.timestamp
-            if ev.event_type_value == "STEP_START":
-                self.started[ev.step_key] = ts
-            elif ev.event_type_value == "ASSET_MATERIALIZATION":
+            kind = ev.event_type_value
+            if kind == "STEP_START":
+                self.started[ev.step_key] = rec.timestamp
+            elif kind == "ASSET_MATERIALIZATION":
                 mat = ev.event_specific_data.materialization
-                meta = mat.metadata
-                rows = meta.get("dagster/row_count")
-                rows = rows.value if rows is not None else "-"
-                secs = ts - self.started.get(ev.step_key, ts)
-                part = f" [{mat.partition}]" if mat.partition else ""
-                extra = ""
-                if "changes_applied" in meta:
-                    extra = f" applied={meta['changes_applied'].value}"
-                elif "changes" in meta:
-                    extra = f" changes={meta['changes'].value}"
-                self.say(f"  {'/'.join(mat.asset_key.path):<40} rows={rows}{extra} seconds={secs:.1f}{part}")
-            elif ev.event_type_value == "ASSET_CHECK_EVALUATION":
+                self.pending.setdefault(ev.step_key, {}).setdefault(mat.asset_key, []).append(mat)
+            elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
+                secs = rec.timestamp - self.started.get(ev.step_key, rec.timestamp)
+                for key, mats in self.pending.pop(ev.step_key, {}).items():
+                    self.say(_line(key, mats, secs))
+                if kind == "STEP_FAILURE":
+                    self.say(f"  {ev.step_key:<40} FAILED after {secs:.1f}s")
+            elif kind == "ASSET_CHECK_EVALUATION":
                 data = ev.event_specific_data
                 if not data.passed:
                     self.say(f"  check {'/'.join(data.asset_key.path)}:{data.check_name} FAILED")
         self.seen = len(records)
 
 
-# Dagster's own wrappers around the error that says what went wrong.
-_WRAPPERS = {"DagsterExecutionHandleOutputError", "DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError"}
+def _line(key: dg.AssetKey, mats: list, secs: float) -> str:
+    """One line per asset: rows after the write, what the run applied, its partitions, seconds."""
+    last = mats[-1].metadata
+    rows = last.get("dagster/row_count")
+    text = f"  {'/'.join(key.path):<40} rows={rows.value if rows is not None else '-'}"
+    if "changes_applied" in last:
+        text += f" changes={last['changes'].value} applied={last['changes_applied'].value}"
+    elif "changes" in last:
+        text += f" changes={last['changes'].value}"  # one figure for the run's whole range
+    parts = sorted(m.partition for m in mats if m.partition)
+    if parts:
+        text += f" partitions={len(parts)} [{parts[0]}{'..' + parts[-1] if len(parts) > 1 else ''}]"
+    return f"{text} seconds={secs:.1f}"
 
 
 def _failures(result, name: str) -> list[str]:

@@ -76,9 +76,45 @@ def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
     return [primary_key_unique, primary_key_not_null, live_keys_match_raw]
 
 
+def silver_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition]:
+    from lake_assets.defs.silver.assets import quarantine_name
+
+    key = asset_key("silver", source.name, table.name)
+    keys = table.primary_key
+
+    @dg.asset_check(asset=key, name="primary_key_unique", blocking=True,
+                    description=f"No two rows share ({', '.join(keys)}): duplicates are impossible in silver.")
+    def primary_key_unique(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
+        path = lake.table("silver", source.name, table.name)
+        if not delta.exists(path):
+            return _missing(path)
+        dups = delta.read(spark.session(), path).groupBy(*keys).count().where("count > 1").count()
+        return dg.AssetCheckResult(passed=dups == 0, metadata={"duplicate_keys": dups})
+
+    @dg.asset_check(asset=key, name="quarantine_rate_below_threshold", blocking=True,
+                    description=f"At most {table.max_quarantine_rate:.1%} of the rows are quarantined.")
+    def quarantine_rate_below_threshold(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
+        session = spark.session()
+        path = lake.table("silver", source.name, table.name)
+        qpath = lake.table("silver", source.name, quarantine_name(table.name))
+        if not delta.exists(path):
+            return _missing(path)
+        kept = delta.read(session, path).count()
+        quarantined = delta.read(session, qpath).count() if delta.exists(qpath) else 0
+        total = kept + quarantined
+        rate = quarantined / total if total else 0.0
+        return dg.AssetCheckResult(
+            passed=rate <= table.max_quarantine_rate,
+            metadata={"quarantined": quarantined, "rows": total, "rate": round(rate, 6),
+                      "threshold": table.max_quarantine_rate},
+        )
+
+    return [primary_key_unique, quarantine_rate_below_threshold]
+
+
 def build(catalog) -> list[dg.AssetChecksDefinition]:
     out: list = []
     for s in catalog.sources:
         for t in s.tables:
-            out += raw_checks(s, t) + bronze_checks(s, t)
+            out += raw_checks(s, t) + bronze_checks(s, t) + silver_checks(s, t)
     return out

@@ -16,17 +16,18 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).with_name("_worker.py")
 
 
-def read_table(path, sql: str = "select * from t") -> pa.Table:
+def read_table(path, sql: str = "select * from t", version: int | None = None) -> pa.Table:
     """Run `sql` over the Delta table at `path` (registered as `t`) with delta-rs.
 
     Through QueryBuilder, never DeltaTable.to_pyarrow_table(): the latter crashes the
     interpreter at exit now and then (DESIGN.md)."""
-    reader = QueryBuilder().register("t", DeltaTable(str(path))).execute(sql)
+    table = DeltaTable(str(path), version=version)
+    reader = QueryBuilder().register("t", table).execute(sql)
     return pa.RecordBatchReader.from_stream(reader).read_all()
 
 
-def rows(path, sql: str = "select * from t") -> list[dict]:
-    return read_table(path, sql).to_pylist()
+def rows(path, sql: str = "select * from t", version: int | None = None) -> list[dict]:
+    return read_table(path, sql, version).to_pylist()
 
 
 def version(path) -> int:

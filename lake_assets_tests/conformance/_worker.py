@@ -94,6 +94,9 @@ def checkpoint(path: str) -> dict:
     out["local_checkpoint_after_append"] = sorted(r.k for r in lc.collect())
     out["cache_after_append"] = sorted(r.k for r in cached.collect())
     out["plain_after_append"] = sorted(r.k for r in spark.read.format("delta").load(path).collect())
+    root = os.environ["SAIL_EXECUTION__CHECKPOINT__PATH"]
+    out["checkpoint_files"] = sum(
+        name.endswith(".parquet") for _, _, names in os.walk(root) for name in names)
     return out
 
 

@@ -41,7 +41,8 @@ def test_replace_where_replaces_only_matching_partitions(spark, tmp_path):
     h = history(p)[0]
     assert h["operation"] == "WRITE"
     assert h["operationParameters"]["predicate"] == PRED
-    assert (h["operationMetrics"]["numRemovedFiles"], h["operationMetrics"]["numAddedFiles"]) == (2, 2)
+    m = h["operationMetrics"]
+    assert (m["numRemovedFiles"], m["numAddedFiles"]) == (2, 2)
 
 
 def test_replace_where_with_rows_outside_the_predicate_is_not_an_error(spark, tmp_path):

@@ -6,9 +6,13 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
+from deltalake import DeltaTable
 from pyspark.errors import AnalysisException, SparkRuntimeException, UnsupportedOperationException
 
 from ._delta import field_types, read_table, rows, version
+
+
+UNSUPPORTED_ALTER = "unsupported ALTER TABLE operation"
 
 
 def _base(spark, path, ddl="k bigint, v string", data=((1, "a"), (2, "b"))):
@@ -136,16 +140,16 @@ def test_alter_table(spark, tmp_path, view_name):
     feed. Schema changes go through a mergeSchema append."""
     p = str(tmp_path / "t")
     _base(spark, p)
-    with pytest.raises(UnsupportedOperationException, match="unsupported ALTER TABLE operation"):
+    with pytest.raises(UnsupportedOperationException, match=UNSUPPORTED_ALTER):
         spark.sql(f"ALTER TABLE delta.`{p}` ADD COLUMNS (z string)")
     with pytest.raises(AnalysisException, match="TABLE_OR_VIEW_NOT_FOUND"):
         spark.sql(f"ALTER TABLE delta.`{p}` SET TBLPROPERTIES ('custom.key' = 'x')")
     name = view_name("tbl")
     spark.sql(f"CREATE TABLE {name} USING DELTA LOCATION '{p}'")
     try:
-        with pytest.raises(UnsupportedOperationException, match="unsupported ALTER TABLE operation"):
+        with pytest.raises(UnsupportedOperationException, match=UNSUPPORTED_ALTER):
             spark.sql(f"ALTER TABLE {name} ADD COLUMNS (z string)")
-        with pytest.raises(UnsupportedOperationException, match="unsupported ALTER TABLE operation"):
+        with pytest.raises(UnsupportedOperationException, match=UNSUPPORTED_ALTER):
             spark.sql(f"ALTER TABLE {name} RENAME COLUMN v TO w")
         with pytest.raises(AnalysisException, match="Table features must be specified"):
             spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES "
@@ -153,8 +157,6 @@ def test_alter_table(spark, tmp_path, view_name):
         assert version(p) == 0
         spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ('custom.key' = 'x')")
         assert version(p) == 1
-        from deltalake import DeltaTable
-
         assert DeltaTable(p).metadata().configuration == {"custom.key": "x"}
     finally:
         spark.sql(f"DROP TABLE {name}")

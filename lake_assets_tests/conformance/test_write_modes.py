@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from deltalake import DeltaTable
 from pyspark.errors import AnalysisException
 
 from ._delta import history, rows, version
@@ -25,8 +26,6 @@ def test_overwrite_append_partitioned_versions(spark, tmp_path):
     assert history(p)[0]["operation"] == "CREATE TABLE"
     assert sorted(x.name for x in (tmp_path / "t").iterdir()) == [
         "_delta_log", "d=2024-01-01", "d=2024-01-02"]
-    from deltalake import DeltaTable
-
     assert DeltaTable(p).metadata().partition_columns == ["d"]
 
     _df(spark, [(3, "c", D3)]).write.format("delta").mode("append").partitionBy("d").save(p)

@@ -1,0 +1,534 @@
+"""Benchmark: one CDC batch from landed DMS files to bronze, through the real asset code.
+
+    python bench/cdc_apply.py --n 1000000 --m 200000
+
+Set-up (not timed): a bronze table of N rows (`id` bigint key plus 8 mixed-type columns)
+landed as a DMS full load (parquet) and synced into the lake with `lake_assets.sync.sync`;
+then a batch of M DMS changes (70% U, 20% I, 10% D over ~M/3 distinct keys, several changes
+per key, in key-coherent order: a new key's first change is its I, a deleted key's last is
+its D) landed as CDC parquet files.
+
+Each of 3 repetitions copies the set-up tree (landing + lake) afresh and then times:
+- the sync: `lake_assets.sync.sync` with the definitions `lake-assets sync` loads, an
+  ephemeral Dagster instance and the embedded Sail engine: landed files -> raw -> bronze,
+  with the blocking asset checks the sync runs;
+- the floor: pyarrow reading every data file of that bronze Delta table and writing it back
+  to a temp dir (the least any engine must do to rewrite the table).
+After the sync the benchmark checks bronze (read with delta-rs, independently of the engine)
+against the state computed from the generated data: row count and a checksum of `qty`.
+
+Prints per-run figures and a per-phase breakdown, and last:
+    cdc_apply N=<n> M=<m> seconds=<s> floor_seconds=<f> ratio=<s/f> peak_rss_mb=<mb>
+(medians of the runs; peak RSS of the whole process, the in-process Sail engine included,
+plus that of any children).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+SOURCE, SCHEMA, TABLE = "bench", "public", "items"
+START = dt.date(2024, 1, 1)
+CDC_DAY = dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)
+
+CATALOG = f"""\
+sources:
+  - name: {SOURCE}
+    format: dms
+    start_date: {START.isoformat()}
+    tables:
+      - name: {TABLE}
+        schema: {SCHEMA}
+        primary_key: [id]
+        columns:
+          id: bigint
+          name: string
+          city: string
+          qty: int
+          amount: decimal(10,2)
+          score: double
+          active: boolean
+          updated_at: timestamp
+          born: date
+"""
+
+CITIES = pa.array([f"city-{i:04d}" for i in range(1000)], pa.string())
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+# -- memory --------------------------------------------------------------------------------
+
+def peak_rss_mb() -> float:
+    """Peak RSS of this process (the in-process engine included) plus that of its children."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + kids) / 1024.0  # Linux: kilobytes
+
+
+def reset_hwm() -> bool:
+    """Reset the kernel's RSS high-water mark (VmHWM), to measure one run's own peak."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def hwm_mb() -> float:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
+# -- data ----------------------------------------------------------------------------------
+
+def make_rows(ids: np.ndarray, rng: np.random.Generator) -> pa.Table:
+    """Rows of the table for the given ids: the key plus 8 columns of mixed types."""
+    n = len(ids)
+    name = pc.binary_join_element_wise(
+        "name-", pc.cast(pa.array(rng.integers(0, 10**9, n)), pa.string()), ""
+    )
+    city = CITIES.take(pa.array(rng.integers(0, len(CITIES), n)))
+    qty = pa.array(rng.integers(0, 1000, n).astype(np.int32))
+    cents = rng.integers(0, 10**8, n).astype(np.int64)  # < 10**10: fits decimal(10,2)
+    words = np.zeros((n, 2), dtype=np.int64)  # decimal128: low 64 bits, high 64 bits (>= 0)
+    words[:, 0] = cents
+    amount = pa.Array.from_buffers(pa.decimal128(10, 2), n, [None, pa.py_buffer(words)])
+    score = pa.array(rng.random(n) * 100.0)
+    active = pa.array(rng.random(n) < 0.5)
+    base = int(dt.datetime(2023, 1, 1).timestamp()) * 10**6
+    updated = pa.array(base + rng.integers(0, 365 * 86400 * 10**6, n), pa.timestamp("us"))  # DMS: no zone
+    born = pa.array(rng.integers(0, 20000, n).astype(np.int32), pa.date32())
+    return pa.table(
+        {
+            "id": pa.array(ids.astype(np.int64)),
+            "name": name,
+            "city": city,
+            "qty": qty,
+            "amount": amount,
+            "score": score,
+            "active": active,
+            "updated_at": updated,
+            "born": born,
+        }
+    )
+
+
+def table_dir(landing: Path) -> Path:
+    d = landing / SOURCE / SCHEMA / TABLE
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def write_full_load(landing: Path, n: int, rng: np.random.Generator, rows_per_file: int) -> np.ndarray:
+    """LOAD0000000k.parquet files of ids 1..n; returns each id's qty (index id-1)."""
+    d = table_dir(landing)
+    qty = np.empty(n, dtype=np.int64)
+    for k, start in enumerate(range(0, n, rows_per_file)):
+        ids = np.arange(start + 1, min(n, start + rows_per_file) + 1, dtype=np.int64)
+        t = make_rows(ids, rng)
+        qty[start : start + len(ids)] = t.column("qty").to_numpy()
+        pq.write_table(t, d / f"LOAD{k + 1:08X}.parquet")
+    return qty
+
+
+class Batch:
+    """A CDC batch in change order: key, op, qty of every change."""
+
+    def __init__(self, keys: np.ndarray, ops: np.ndarray, qty: np.ndarray, files: int):
+        self.keys, self.ops, self.qty, self.files = keys, ops, qty, files
+
+
+def make_batch(n: int, m: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(key id, op) of m changes in change order: 70% U, 20% I, 10% D over ~m/3 keys."""
+    k = max(1, m // 3)
+    n_new = min(k, int(round(0.2 * m)))
+    n_old = k - n_new
+    n_del = int(round(0.1 * m))
+    # Key index 0..n_new-1: new keys (inserted in this batch); n_new..k-1: existing keys.
+    idx = np.concatenate([np.arange(k), rng.integers(0, k, m - k)])
+    idx = idx[rng.permutation(m)]  # the change order
+    order = np.argsort(idx, kind="stable")  # by key, then change order
+    counts = np.bincount(idx, minlength=k)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.empty(m, dtype=np.int64)
+    rank[order] = np.arange(m) - np.repeat(starts, counts)
+    is_new = np.arange(k) < n_new
+    eligible = np.flatnonzero(~is_new | (counts >= 2))  # a new key needs its I before a D
+    deleted = np.zeros(k, dtype=bool)
+    deleted[rng.choice(eligible, size=min(n_del, len(eligible)), replace=False)] = True
+    ops = np.full(m, "U", dtype="<U1")
+    last = rank == counts[idx] - 1
+    ops[last & deleted[idx]] = "D"
+    ops[(rank == 0) & is_new[idx]] = "I"
+    key_ids = np.empty(k, dtype=np.int64)
+    key_ids[:n_new] = n + 1 + np.arange(n_new)
+    key_ids[n_new:] = rng.choice(n, size=n_old, replace=False) + 1
+    return key_ids[idx], ops
+
+
+def write_cdc(landing: Path, n: int, m: int, rng: np.random.Generator, rows_per_file: int) -> Batch:
+    """CDC files (Op first, then the row) under yyyy/MM/dd folders, one minute apart."""
+    keys, ops = make_batch(n, m, rng)
+    qty = np.empty(m, dtype=np.int64)
+    d = table_dir(landing)
+    files = 0
+    for i, start in enumerate(range(0, m, rows_per_file)):
+        sl = slice(start, min(m, start + rows_per_file))
+        t = make_rows(keys[sl], rng)
+        qty[sl] = t.column("qty").to_numpy()
+        t = t.add_column(0, "Op", pa.array(ops[sl].tolist(), pa.string()))
+        when = CDC_DAY + dt.timedelta(minutes=i, milliseconds=123)
+        folder = d / f"{when:%Y}" / f"{when:%m}" / f"{when:%d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(t, folder / f"{when:%Y%m%d-%H%M%S}{when.microsecond // 1000:03d}.parquet")
+        files += 1
+    return Batch(keys, ops, qty, files)
+
+
+def expected_state(n: int, initial_qty: np.ndarray, batch: Batch) -> tuple[int, int]:
+    """(rows, sum of qty) of bronze after the batch: the latest change per key wins."""
+    m = len(batch.keys)
+    rev = np.arange(m)[::-1]
+    uniq, first_in_rev = np.unique(batch.keys[::-1], return_index=True)
+    last = rev[first_in_rev]  # index of each key's latest change
+    live = batch.ops[last] != "D"
+    touched_old = uniq[uniq <= n]
+    rows = n - len(touched_old) + int(live.sum())
+    qty_sum = int(initial_qty.sum()) - int(initial_qty[touched_old - 1].sum()) + int(batch.qty[last][live].sum())
+    return rows, qty_sum
+
+
+# -- the lake ------------------------------------------------------------------------------
+
+class Lake:
+    def __init__(self, root: Path):
+        self.root = root
+        self.lake = root / "lake"
+        self.landing = root / "landing"
+        self.catalog = root / "catalog.yaml"
+
+    def create(self) -> "Lake":
+        self.lake.mkdir(parents=True, exist_ok=True)
+        self.landing.mkdir(parents=True, exist_ok=True)
+        self.catalog.write_text(CATALOG)
+        return self
+
+    def path(self, layer: str) -> str:
+        return str(self.lake / layer / SOURCE / TABLE)
+
+    def sync(self, lines: list[str]):
+        """`lake-assets sync` in this process: the same definitions, an ephemeral instance."""
+        import dagster as dg
+
+        from lake_assets.catalog import load_catalog
+        from lake_assets.definitions import build_definitions
+        from lake_assets.settings import Settings
+        from lake_assets.sync import sync
+
+        settings = Settings.load(str(self.lake), str(self.landing), str(self.catalog), "local")
+        defs = raw_and_bronze(build_definitions(settings))
+        with dg.DagsterInstance.ephemeral() as instance:
+            result = sync(settings, defs, load_catalog(settings.sources), instance, lines.append)
+            steps = step_seconds(instance)
+        if not result.ok:
+            raise SystemExit("sync failed:\n  " + "\n  ".join(result.failures + lines))
+        return steps
+
+
+LAYERS = ("raw", "bronze")
+
+
+def raw_and_bronze(defs):
+    """The real definitions with only the raw and bronze assets and their checks.
+
+    Silver and gold (and what they cost) are not this benchmark's subject; the assets,
+    checks, resources and the sync that runs them are the very objects `lake-assets sync` uses.
+    """
+    import dagster as dg
+
+    assets = [a for a in defs.assets if all(k.path[0] in LAYERS for k in a.keys)]
+    checks = [c for c in defs.asset_checks or [] if all(k.asset_key.path[0] in LAYERS for k in c.check_keys)]
+    return dg.Definitions(assets=assets, asset_checks=checks, resources=defs.resources)
+
+
+def step_seconds(instance) -> dict[str, float]:
+    """Seconds of each step of every run in the instance (STEP_START -> success/failure)."""
+    out: dict[str, float] = defaultdict(float)
+    for rec in instance.get_run_records():
+        started: dict[str, float] = {}
+        for ev in instance.all_logs(rec.dagster_run.run_id):
+            de = ev.dagster_event
+            if de is None or de.step_key is None:
+                continue
+            if de.event_type_value == "STEP_START":
+                started[de.step_key] = ev.timestamp
+            elif de.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and de.step_key in started:
+                out[de.step_key] += ev.timestamp - started[de.step_key]
+    return dict(out)
+
+
+def bronze_files(path: str) -> list[str]:
+    from deltalake import DeltaTable
+
+    return [u.removeprefix("file://") for u in DeltaTable(path).file_uris()]
+
+
+def bronze_state(path: str) -> tuple[int, int, int]:
+    """(rows, sum of qty, data files) of bronze, read with delta-rs."""
+    from deltalake import DeltaTable
+
+    ds = DeltaTable(path).to_pyarrow_dataset()
+    rows = 0
+    total = 0
+    for b in ds.to_batches(columns=["qty"]):
+        rows += b.num_rows
+        s = pc.sum(b.column(0)).as_py()
+        total += s or 0
+    return rows, total, len(bronze_files(path))
+
+
+def floor_seconds(files: list[str], out_dir: Path) -> float:
+    """pyarrow: read every data file and write it back (the least a rewrite of bronze costs)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    for i, f in enumerate(files):
+        t = pq.read_table(f)
+        pq.write_table(t, out_dir / f"part-{i:05d}.parquet")
+        del t
+    return time.perf_counter() - t0
+
+
+# -- phase breakdown -----------------------------------------------------------------------
+
+class Phases:
+    """Wall time of each engine call and lake function, by the lake code line that made it.
+
+    Wraps (without changing) the Spark Connect calls that do work (createDataFrame, sql,
+    count, collect, toPandas, write.save, schema) and the lake's delta-rs helpers; an inner
+    call made inside an outer wrapped call counts only in the outer one.
+    """
+
+    def __init__(self):
+        self.t: dict[str, float] = defaultdict(float)
+        self.n: dict[str, int] = defaultdict(int)
+        self.depth = 0
+        self.installed = False
+
+    @staticmethod
+    def _site() -> str:
+        f = sys._getframe(1)
+        while f is not None:
+            fn = f.f_code.co_filename
+            mine = fn == __file__ and f.f_code.co_name in ("wrapper", "getter", "_timed", "_site")
+            if not mine and ("lake_assets" in fn or fn == __file__):
+                return f"{Path(fn).parent.name}/{Path(fn).name}:{f.f_lineno} {f.f_code.co_name}"
+            f = f.f_back
+        return "?"
+
+    def wrap(self, owner, attr: str, label: str) -> None:
+        orig = owner.__dict__[attr]
+        phases = self
+
+        if isinstance(orig, property):
+            fget = orig.fget
+
+            def getter(obj):
+                return phases._timed(label, fget, (obj,), {})
+
+            setattr(owner, attr, property(getter, orig.fset, orig.fdel, orig.__doc__))
+            return
+
+        def wrapper(*args, **kwargs):
+            return phases._timed(label, orig, args, kwargs)
+
+        wrapper.__wrapped__ = orig
+        setattr(owner, attr, wrapper)
+
+    def _timed(self, label, fn, args, kwargs):
+        if self.depth:
+            return fn(*args, **kwargs)
+        site = self._site()
+        self.depth += 1
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.depth -= 1
+            key = f"{label:<16} {site}"
+            self.t[key] += time.perf_counter() - t0
+            self.n[key] += 1
+
+    def install(self) -> None:
+        if self.installed:
+            return
+        from pyspark.sql.connect import dataframe as cdf
+        from pyspark.sql.connect import readwriter as crw
+        from pyspark.sql.connect import session as cs
+
+        from lake_assets.lib import delta as ldelta
+        from lake_assets.lib import raw as lraw
+
+        self.wrap(cs.SparkSession, "createDataFrame", "createDataFrame")
+        self.wrap(cs.SparkSession, "sql", "sql")
+        self.wrap(cdf.DataFrame, "count", "count")
+        self.wrap(cdf.DataFrame, "collect", "collect")
+        self.wrap(cdf.DataFrame, "toPandas", "toPandas")
+        self.wrap(cdf.DataFrame, "schema", "schema")
+        self.wrap(crw.DataFrameWriter, "save", "write.save")
+        self.wrap(lraw, "read_changes", "landing read")
+        for name in ("exists", "version", "files_at"):
+            self.wrap(ldelta, name, f"delta-rs {name}")
+        self.installed = True
+
+    def reset(self) -> None:
+        self.t.clear()
+        self.n.clear()
+
+    def report(self, total: float) -> list[str]:
+        lines = []
+        for key, secs in sorted(self.t.items(), key=lambda kv: -kv[1]):
+            if secs < 0.05:
+                continue
+            lines.append(f"    {secs:8.2f}s {100 * secs / total:5.1f}%  x{self.n[key]:<3d} {key}")
+        rest = total - sum(self.t.values())
+        lines.append(f"    {rest:8.2f}s {100 * rest / total:5.1f}%        (Dagster, Python and everything else)")
+        return lines
+
+
+# -- main ----------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, required=True, help="rows of the initial bronze table (full load)")
+    p.add_argument("--m", type=int, required=True, help="changes in the timed CDC batch")
+    p.add_argument("--runs", type=int, default=3, help="repetitions (default 3; the figures are medians)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--load-file-rows", type=int, default=1_000_000, help="rows per LOAD file")
+    p.add_argument("--cdc-file-rows", type=int, default=50_000, help="rows per CDC file")
+    p.add_argument("--workdir", help="where to build the lakes (default: a temp dir, removed after)")
+    p.add_argument("--keep", action="store_true", help="keep the work dir")
+    p.add_argument("--no-phases", action="store_true", help="do not time the engine calls one by one")
+    args = p.parse_args(argv)
+    if args.n < 1 or args.m < 1 or args.runs < 1:
+        p.error("--n, --m and --runs must be positive")
+
+    os.environ.setdefault("RUST_LOG", "error")
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="cdc_apply_"))
+    work.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(args.seed)
+    say(f"cdc_apply: N={args.n} M={args.m} runs={args.runs} work={work} cpus={os.cpu_count()}")
+    try:
+        return _run(args, work, rng)
+    finally:
+        if not args.keep and not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(args, work: Path, rng: np.random.Generator) -> int:
+    from lake_assets.lib.engine import local_spark
+
+    setup = Lake(work / "setup")
+    if setup.root.exists():
+        shutil.rmtree(setup.root)
+    setup.create()
+
+    t0 = time.perf_counter()
+    initial_qty = write_full_load(setup.landing, args.n, rng, args.load_file_rows)
+    say(f"setup: full load of {args.n} rows landed in {time.perf_counter() - t0:.1f}s")
+    local_spark()  # start the engine outside the timings
+    t0 = time.perf_counter()
+    lines: list[str] = []
+    setup.sync(lines)
+    rows, qsum, nfiles = bronze_state(setup.path("bronze"))
+    say(f"setup: full-load sync in {time.perf_counter() - t0:.1f}s: bronze {rows} rows in {nfiles} file(s)")
+    if rows != args.n or qsum != int(initial_qty.sum()):
+        raise SystemExit(f"FAIL: bronze after the full load has {rows} rows, qty sum {qsum}; "
+                         f"expected {args.n}, {int(initial_qty.sum())}")
+
+    t0 = time.perf_counter()
+    batch = write_cdc(setup.landing, args.n, args.m, rng, args.cdc_file_rows)
+    want_rows, want_qty = expected_state(args.n, initial_qty, batch)
+    ops = {o: int((batch.ops == o).sum()) for o in "UID"}
+    say(f"setup: {args.m} changes ({ops['U']} U, {ops['I']} I, {ops['D']} D) over "
+        f"{len(np.unique(batch.keys))} keys in {batch.files} CDC file(s), in {time.perf_counter() - t0:.1f}s; "
+        f"bronze must end with {want_rows} rows")
+    say(f"setup: peak RSS so far {peak_rss_mb():.0f} MB")
+
+    phases = Phases()
+    if not args.no_phases:
+        phases.install()
+    results = []
+    for r in range(1, args.runs + 1):
+        lake = Lake(work / f"run{r}")
+        if lake.root.exists():
+            shutil.rmtree(lake.root)
+        shutil.copytree(setup.root, lake.root)
+        before = bronze_files(lake.path("bronze"))
+        floor = floor_seconds(before, work / f"floor{r}")
+        shutil.rmtree(work / f"floor{r}", ignore_errors=True)
+
+        own_peak = reset_hwm()
+        phases.reset()
+        lines = []
+        t0 = time.perf_counter()
+        steps = lake.sync(lines)
+        secs = time.perf_counter() - t0
+        run_hwm = hwm_mb() if own_peak else float("nan")
+
+        rows, qsum, nfiles = bronze_state(lake.path("bronze"))
+        after = set(bronze_files(lake.path("bronze")))
+        kept = len(set(before) & after)
+        ok = rows == want_rows and qsum == want_qty
+        say(f"run {r}: seconds={secs:.2f} floor_seconds={floor:.2f} ratio={secs / floor:.2f} "
+            f"run_peak_rss_mb={run_hwm:.0f} bronze_rows={rows} files={nfiles} "
+            f"(untouched {kept}/{len(before)}) {'OK' if ok else 'WRONG'}")
+        for line in lines:
+            say(f"    | {line}")
+        say("  steps:")
+        for k, v in sorted(steps.items(), key=lambda kv: -kv[1]):
+            say(f"    {v:8.2f}s  {k}")
+        if not args.no_phases:
+            say("  engine calls by lake code line (wall time):")
+            for line in phases.report(secs):
+                say(line)
+        if not ok:
+            raise SystemExit(f"FAIL: bronze has {rows} rows and qty sum {qsum}; expected {want_rows} rows, "
+                             f"qty sum {want_qty}")
+        results.append((secs, floor))
+        shutil.rmtree(lake.root, ignore_errors=True)
+
+    s = statistics.median(x for x, _ in results)
+    f = statistics.median(y for _, y in results)
+    say(f"cdc_apply N={args.n} M={args.m} seconds={s:.2f} floor_seconds={f:.2f} ratio={s / f:.2f} "
+        f"peak_rss_mb={peak_rss_mb():.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
