@@ -69,11 +69,15 @@ def cmd_sync(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from lake_assets.lib.simulator import simulate
+    from lake_assets.lib.simulator import SimulationError, simulate
 
     settings = _settings(args)
-    summary = simulate(settings.landing, args.days, seed=args.seed, scale=args.scale, fmt=args.fmt,
-                       dirty=getattr(args, "dirty", False), progress=say)
+    try:
+        summary = simulate(settings.landing, args.days, seed=args.seed, scale=args.scale, fmt=args.fmt,
+                           dirty=args.dirty, progress=say)
+    except SimulationError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return 2
     say(summary.describe())
     return 0
 

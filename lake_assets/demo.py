@@ -19,6 +19,9 @@ def _dagster_home(settings: Settings) -> str:
     else:
         home = Path(settings.lake_root) / "_dagster"
     home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(home)
     return str(home)
 

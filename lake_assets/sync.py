@@ -141,6 +141,10 @@ def _line(key: dg.AssetKey, mats: list, secs: float) -> str:
     return f"{text} seconds={secs:.1f}"
 
 
+# Dagster's own wrappers around the error that says what went wrong.
+_WRAPPERS = {"DagsterExecutionHandleOutputError", "DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError"}
+
+
 def _failures(result, name: str) -> list[str]:
     out = []
     for ev in result.all_events:

@@ -16,6 +16,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import dagster as dg
+import pyarrow as pa
 from pyspark.sql import DataFrame
 
 from lake_assets.keys import state_path, table_path
@@ -106,10 +107,17 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             if mode == "replace_partitions" and context.has_asset_partitions:
                 tw = context.asset_partitions_time_window
                 predicate = time_window_predicate(meta[PARTITION_COLUMN], tw.start, tw.end)
-            with_commit_retry(
-                lambda: write_frame(spark, obj, path, name, mode, meta.get(PARTITION_COLUMN), predicate),
-                log=context.log,
-            )
+            layer, source, table = key.path
+            staging = state_path(self.root, source, table, f"staging/{layer}/{context.run_id}")
+            df = stage_local_rows(spark, obj, staging)
+            try:
+                with_commit_retry(
+                    lambda: write_frame(spark, df, path, name, mode, meta.get(PARTITION_COLUMN), predicate),
+                    log=context.log,
+                )
+            finally:
+                if df is not obj:
+                    remove_tree(staging)
         table = delta.read(spark, path)
         context.add_output_metadata(
             {
@@ -127,6 +135,61 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         if not delta.exists(path):
             raise dg.Failure(f"input {'/'.join(key.path)} has no Delta table at {path} yet: materialize it first")
         return delta.read(self.spark.session(), path)
+
+
+# A DataFrame made from local rows (createDataFrame of an arrow table) carries the rows inside
+# its plan: a Spark Connect client sends them whole, in one gRPC message of at most 128 MiB,
+# with every request on the plan (a schema look-up, the write). Above this size the rows go to
+# the engine as parquet files instead, written once with pyarrow and read back by the engine.
+STAGE_LOCAL_ROWS_BYTES = 16 << 20
+STAGE_FILE_ROWS = 250_000
+
+
+def _stageable(t: pa.DataType) -> bool:
+    # Types that parquet holds as Spark Connect's arrow form of them, exactly.
+    return (
+        pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_boolean(t)
+        or pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
+        or pa.types.is_date32(t) or (pa.types.is_timestamp(t) and t.unit == "us" and t.tz in (None, "UTC"))
+    )
+
+
+def local_rows(df) -> pa.Table | None:
+    """The arrow table behind a Spark Connect `createDataFrame(arrow table)`, else None."""
+    try:
+        from pyspark.sql.connect.dataframe import DataFrame as ConnectDataFrame
+        from pyspark.sql.connect.plan import LocalRelation, ToDF
+    except ImportError:  # pragma: no cover - pyspark without Spark Connect
+        return None
+    if not isinstance(df, ConnectDataFrame):
+        return None
+    plan = getattr(df, "_plan", None)
+    if type(plan) is ToDF:
+        child = plan._child
+        if type(child) is not LocalRelation or child._table is None or list(plan._cols) != child._table.column_names:
+            return None
+        plan = child
+    if type(plan) is not LocalRelation or plan._table is None or plan._schema is not None:
+        return None
+    return plan._table
+
+
+def stage_local_rows(spark, df, staging: str, threshold: int = STAGE_LOCAL_ROWS_BYTES):
+    """`df`, or, for a large DataFrame of local rows, the same rows written as parquet files
+    under `staging` and read back (the caller removes `staging` after the write)."""
+    import pyarrow.parquet as pq
+
+    rows = local_rows(df)
+    if rows is None or rows.nbytes < threshold or rows.num_rows == 0:
+        return df
+    if not all(_stageable(f.type) for f in rows.schema) or len(set(rows.column_names)) != rows.num_columns:
+        return df
+    fs, base = storage.filesystem(staging)
+    remove_tree(staging)
+    fs.create_dir(base, recursive=True)
+    for i, start in enumerate(range(0, rows.num_rows, STAGE_FILE_ROWS)):
+        pq.write_table(rows.slice(start, STAGE_FILE_ROWS), f"{base}/part-{i:05d}.parquet", filesystem=fs)
+    return spark.read.parquet(staging)
 
 
 def write_frame(spark, df: DataFrame, path: str, name: str, mode: str, partition_column: str | None, predicate: str | None) -> None:
