@@ -27,8 +27,7 @@ def _partitions(pdef) -> str | None:
 def _freshness(policy) -> str | None:
     if policy is None:
         return None
-    fields = {k: str(v) for k, v in sorted(vars(policy).items()) if not k.startswith("_")}
-    return f"{type(policy).__name__}({', '.join(f'{k}={v}' for k, v in fields.items())})"
+    return repr(policy)
 
 
 def snapshot_of(defs: dg.Definitions) -> dict:
