@@ -153,7 +153,12 @@ def _failures(result, name: str) -> list[str]:
             while err.cause is not None and err.cls_name in _WRAPPERS:
                 err = err.cause
             msg = (err.message or "").strip().splitlines()
-            out.append(f"{name}: {ev.step_key} failed: {msg[0] if msg else err.cls_name}")
+            text = msg[0] if msg else err.cls_name
+            # "dagster._core.definitions.events.Failure: <what went wrong>" -> what went wrong
+            head, sep, rest = text.partition(": ")
+            if sep and "." in head and " " not in head:
+                text = rest
+            out.append(f"{name}: {ev.step_key} failed: {text}")
         elif ev.event_type_value == "ASSET_CHECK_EVALUATION" and not ev.event_specific_data.passed:
             d = ev.event_specific_data
             if d.severity == dg.AssetCheckSeverity.ERROR:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import dagster as dg
 import pyarrow as pa
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from lake_assets.keys import state_path, table_path
 from lake_assets.lib import cdc, delta, storage
@@ -197,7 +198,20 @@ def write_frame(spark, df: DataFrame, path: str, name: str, mode: str, partition
     exists = delta.exists(path)
     if exists:
         current = delta.schema_of(spark, path)
-        if not delta.check_compatible(current, df.schema, name):
+        added = delta.check_compatible(current, df.schema, name)
+        if mode == "replace_partitions":
+            # The engine cannot evolve a schema in a replaceWhere overwrite ("schema evolution not
+            # yet implemented"): add new columns first (an empty mergeSchema append), then write
+            # exactly the table's columns, null where the rows lack one (a day landed before it).
+            if added:
+                delta.add_columns(spark, path, added)
+                current = delta.schema_of(spark, path)
+            df = delta.conform_to(df, current)
+            df = df.select(*[
+                df[f.name] if f.name in df.columns else F.lit(None).cast(f.dataType).alias(f.name)
+                for f in current.fields
+            ])
+        elif not added:
             df = delta.conform_to(df, current)
     writer = df.write.format("delta").mode("overwrite")
     if mode == "replace_partitions":

@@ -21,9 +21,8 @@ def _race(kind: str, path: str, sync, n: int = 2) -> list[dict]:
     try:
         deadline = time.monotonic() + 90
         while sum(f.name.startswith("ready-") for f in sync.iterdir()) < n:
-            for pr in procs:
-                if pr.poll() is not None:  # a worker died before it was ready
-                    return [worker_result(x) for x in procs]
+            if any(pr.poll() is not None for pr in procs):
+                break  # a worker died before it was ready: release the others, report
             if time.monotonic() > deadline:
                 pytest.fail("workers never became ready")
             time.sleep(0.01)
