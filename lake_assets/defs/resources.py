@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import dagster as dg
 
@@ -30,30 +31,31 @@ def _databricks(settings: Settings) -> dict:
     from dagster_databricks import databricks_pyspark_step_launcher
 
     spark = DatabricksSparkResource()
-    with warnings.catch_warnings():
-        # Superseded by Pipes, kept on purpose: it runs the same asset code, IO managers
-        # included, on the cluster. Silence only its own deprecation warning.
-        warnings.filterwarnings("ignore", message=".*databricks_pyspark_step_launcher.*")
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module="dagster_databricks")
-        launcher = databricks_pyspark_step_launcher.configured(
-            {
-                "run_config": {
-                    "run_name": "lake_assets",
-                    "cluster": {"existing": os.environ.get("DATABRICKS_CLUSTER_ID", "")},
-                    "libraries": [{"pypi": {"package": "lake_assets"}}],
-                },
-                "databricks_host": {"env": "DATABRICKS_HOST"},
-                "databricks_token": {"env": "DATABRICKS_TOKEN"},
-                "local_pipeline_package_path": os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                "staging_prefix": f"{settings.lake_root.rstrip('/')}/_staging",
-                "wait_for_logs": True,
-                "env_variables": {
-                    "LAKE_ROOT": settings.lake_root,
-                    "LAKE_LANDING": settings.landing,
-                    "LAKE_DEPLOYMENT": "databricks",
-                },
-            }
-        )
+    # Superseded by Pipes, kept on purpose: it runs the same asset code, IO managers included,
+    # on the cluster. Silence only its own warning (raised when the resource starts).
+    warnings.filterwarnings("ignore", message="StepLauncher is superseded", category=dg.SupersessionWarning)
+    launcher = databricks_pyspark_step_launcher.configured(
+        {
+            "run_config": {
+                "run_name": "lake_assets",
+                "cluster": {"existing": os.environ.get("DATABRICKS_CLUSTER_ID", "")},
+                "libraries": [{"pypi": {"package": "lake_assets"}}],
+            },
+            "databricks_host": {"env": "DATABRICKS_HOST"},
+            "databricks_token": {"env": "DATABRICKS_TOKEN"},
+            # The folder holding the lake_assets package: zipped and put on the cluster's path.
+        "local_pipeline_package_path": str(Path(__file__).resolve().parents[2]),
+            # A DBFS folder the launcher stages the step and its code in.
+            "staging_prefix": os.environ.get("DATABRICKS_STAGING_PREFIX", "/dagster_staging/lake_assets"),
+            "wait_for_logs": True,
+            "secrets_to_env_variables": [],
+            "env_variables": {
+                "LAKE_ROOT": settings.lake_root,
+                "LAKE_LANDING": settings.landing,
+                "LAKE_DEPLOYMENT": "databricks",
+            },
+        }
+    )
     return {
         "spark": spark,
         "io_manager": DeltaIOManager(root=settings.lake_root, spark=spark),

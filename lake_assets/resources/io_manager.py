@@ -221,6 +221,9 @@ def write_frame(spark, df: DataFrame, path: str, name: str, mode: str, partition
         else:
             writer = writer.option("mergeSchema", "true")
             if predicate:
+                # The embedded engine does not reject rows outside replaceWhere (it appends
+                # them to other partitions; pinned in conformance): keep only the run's rows.
+                writer = df.where(predicate).write.format("delta").mode("overwrite").option("mergeSchema", "true")
                 writer = writer.option("replaceWhere", predicate)
     else:
         writer = writer.option("overwriteSchema", "true")
