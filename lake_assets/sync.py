@@ -10,6 +10,7 @@ Dagster instance (DAGSTER_HOME when set), so the UI shows them.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections import defaultdict
@@ -179,6 +180,9 @@ def run(
 
     job = defs.resolve_implicit_global_asset_job_def()
     run_id = make_new_run_id()
+    # An asset that found nothing changed yields no output, so its checks do not run either;
+    # Dagster logs that at WARNING for every such check, which is noise in sync's progress.
+    logging.getLogger("dagster._core.execution.plan.active").setLevel(logging.ERROR)
     say(f"{label}")
     with _Progress(instance, run_id, say):
         result = job.execute_in_process(

@@ -13,6 +13,8 @@ import threading
 
 from pyspark.sql import SparkSession
 
+from lake_assets.lib import storage
+
 _lock = threading.Lock()
 _server = None
 _session: SparkSession | None = None
@@ -45,6 +47,10 @@ def local_spark() -> SparkSession:
     """The process's Sail-backed SparkSession, started on first use."""
     global _server, _session, _pid
     with _lock:
+        # Sail reads the AWS_* variables when a bucket is first used, not at start: complete
+        # them on every call, so an S3 endpoint set after the server started is reached too.
+        for k, v in storage.engine_env().items():
+            os.environ.setdefault(k, v)
         if _session is not None and _pid == os.getpid():
             return _session
         # A forked child must not reuse its parent's server handle.

@@ -108,17 +108,21 @@ def apply_rules(
             "_quarantined_at", F.lit(None).cast("timestamp")
         )
         return df, empty, results
-    aggs = [F.count(F.lit(1)).alias("_total")] + [
+    drops = [r for r in table.rules if r.action == "drop"]
+    any_drop = F.lit(False)
+    for r in drops:
+        any_drop = any_drop | ~F.col(_ok_column(r))
+    aggs = [F.count(F.lit(1)).alias("_total"), F.sum(F.when(any_drop, 1).otherwise(0)).alias("_dropped")] + [
         F.sum(F.when(~F.col(_ok_column(r)), 1).otherwise(0)).alias(r.name) for r in table.rules
     ]
     row = flagged.agg(*aggs).collect()[0]
     results.total = row["_total"]
+    results.dropped = int(row["_dropped"] or 0)
     results.violations = {r.name: int(row[r.name] or 0) for r in table.rules}
     failing = [r for r in table.rules if r.action == "fail" and results.violations[r.name]]
     if failing:
         detail = ", ".join(f"{r.name} ({results.violations[r.name]} row(s))" for r in failing)
         raise RuleFailure(f"silver {name}: rule(s) with action fail violated: {detail}; nothing was written")
-    drops = [r for r in table.rules if r.action == "drop"]
     if drops:
         # The first violated drop rule, in catalog order, is the one that rejected the row.
         rejected_by = F.lit(None).cast("string")

@@ -1,7 +1,16 @@
 """Files under a root that is a local path or s3://bucket/prefix, through pyarrow.fs.
 
 S3 credentials and endpoint come from the usual AWS variables (AWS_ACCESS_KEY_ID,
-AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL), as for every AWS client.
+AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_S3), as for every AWS
+client. Three clients read them, each in its own way:
+
+- pyarrow's S3FileSystem (landing zone, simulator, staging): :func:`filesystem`;
+- delta-rs (`deltalake`, log inspection): :func:`storage_options`;
+- the embedded engine (Sail): the Rust `object_store` crate reads the AWS_* variables itself
+  (``AmazonS3Builder::from_env``) when a bucket is first used, so a server that is already
+  running reaches a bucket as long as the variables are set before that bucket's first use.
+  It refuses an ``http://`` endpoint unless AWS_ALLOW_HTTP=true; :func:`engine_env` derives
+  that from the endpoint, as the two other clients do.
 """
 
 from __future__ import annotations
@@ -16,11 +25,17 @@ def is_s3(uri: str) -> bool:
     return uri.startswith("s3://") or uri.startswith("s3a://")
 
 
+def s3_endpoint() -> str | None:
+    """The custom S3 endpoint of the environment (AWS_ENDPOINT_URL_S3 wins), or None for AWS."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    return endpoint.strip().rstrip("/") if endpoint and endpoint.strip() else None
+
+
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     """(filesystem, path inside it) for a root URI."""
     if is_s3(uri):
         rest = uri.split("://", 1)[1]
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        endpoint = s3_endpoint()
         kwargs = {}
         if endpoint:
             scheme, _, host = endpoint.partition("://")
@@ -37,7 +52,7 @@ def storage_options(uri: str) -> dict[str, str]:
     if not is_s3(uri):
         return {}
     opts: dict[str, str] = {}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = s3_endpoint()
     if endpoint:
         opts["AWS_ENDPOINT_URL"] = endpoint
         if endpoint.startswith("http://"):
@@ -48,6 +63,15 @@ def storage_options(uri: str) -> dict[str, str]:
     opts.setdefault("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     opts["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
     return opts
+
+
+def engine_env() -> dict[str, str]:
+    """AWS variables the embedded engine needs and the environment lacks: AWS_ALLOW_HTTP=true
+    for an http:// endpoint (pyarrow and delta-rs take that from the endpoint's scheme)."""
+    endpoint = s3_endpoint()
+    if endpoint and endpoint.lower().startswith("http://") and not os.environ.get("AWS_ALLOW_HTTP"):
+        return {"AWS_ALLOW_HTTP": "true"}
+    return {}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import dagster as dg
 
 from lake_assets.catalog import Source
 from lake_assets.keys import asset_key
-from lake_assets.lib import delta, shop_gold
+from lake_assets.lib import delta, fingerprint, shop_gold
 from lake_assets.resources.io_manager import PARTITION_COLUMN, WRITE_MODE
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
@@ -124,6 +124,7 @@ def _clv(source: Source) -> dg.AssetsDefinition:
         metadata={WRITE_MODE: "overwrite"},
         freshness_policy=GOLD_FRESHNESS,
         automation_condition=dg.AutomationCondition.eager(),
+        output_required=False,
         description=(
             "One row per customer in silver: qualifying orders (paid, shipped, delivered), lifetime revenue "
             "(sum of quantity * unit_price - discount), average order value, first and last order date."
@@ -132,13 +133,19 @@ def _clv(source: Source) -> dg.AssetsDefinition:
     def _asset(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource,
                step_launcher: dg.ResourceParam[Any]):
         session = spark.session()
+        inputs = [lake.table("silver", source.name, t) for t in ("customers", "orders", "order_items")]
+        inputs.append(lake.table("gold", source.name, "customer_lifetime_value"))
+        mark_path = lake.state(source.name, "customer_lifetime_value", "gold_inputs")
+        if fingerprint.stored(session, mark_path) == fingerprint.of(inputs):
+            context.log.info("silver unchanged since the last run: nothing to recompute")
+            return
         customers, orders, items = _silver(session, lake, source.name, "customers", "orders", "order_items")
         df = shop_gold.customer_lifetime_value(session, customers, orders, items)
         top = df.orderBy(df.lifetime_revenue.desc(), df.customer_id).limit(10).collect()
         lines = ["| customer_id | country | orders | lifetime_revenue |", "|---:|---|---:|---:|"]
         lines += [f"| {r.customer_id} | {r.country} | {r.orders} | {r.lifetime_revenue} |" for r in top]
-        context.add_output_metadata({"top_customers": dg.MetadataValue.md("\n".join(lines))})
-        return df
+        yield dg.Output(df, metadata={"top_customers": dg.MetadataValue.md("\n".join(lines))})
+        fingerprint.store(session, mark_path, fingerprint.of(inputs))
 
     return _asset
 

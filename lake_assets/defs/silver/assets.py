@@ -7,7 +7,7 @@ import dagster as dg
 
 from lake_assets.catalog import Source, Table
 from lake_assets.keys import asset_key
-from lake_assets.lib import delta, silver
+from lake_assets.lib import delta, fingerprint, silver
 from lake_assets.resources.io_manager import WRITE_MODE
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
@@ -53,7 +53,7 @@ def silver_asset(source: Source, table: Table) -> dg.AssetsDefinition:
         name=f"silver__{source.name}__{table.name}",
         outs={
             k.to_python_identifier(): dg.AssetOut(
-                key=k, description=d, automation_condition=dg.AutomationCondition.eager(), **common
+                key=k, description=d, automation_condition=dg.AutomationCondition.eager(), is_required=False, **common
             )
             for k, d in ((key, desc), (qkey, qdesc))
         },
@@ -66,6 +66,15 @@ def silver_asset(source: Source, table: Table) -> dg.AssetsDefinition:
         bpath = lake.table("bronze", source.name, table.name)
         if not delta.exists(bpath):
             raise dg.Failure(f"bronze/{source.name}/{table.name} does not exist yet: nothing landed for it")
+        # Silver is a function of these bronze versions and the table's rules: when none of
+        # them changed, it writes nothing (and nothing downstream runs for it).
+        inputs = [bpath] + [lake.table("bronze", source.name, r) for r in refs]
+        mark_path = lake.state(source.name, table.name, "silver_inputs")
+        mark = fingerprint.of(inputs + [lake.table("silver", source.name, table.name),
+                                        lake.table("silver", source.name, quarantine_name(table.name))], table)
+        if fingerprint.stored(session, mark_path) == mark:
+            context.log.info(f"silver/{source.name}/{table.name}: bronze and rules unchanged since the last run")
+            return
         frame = silver.standardize(silver.enforce_types(delta.read(session, bpath), table), table)
         references = {}
         for r in refs:
@@ -83,6 +92,10 @@ def silver_asset(source: Source, table: Table) -> dg.AssetsDefinition:
         meta = results.metadata()
         yield dg.Output(kept, output_name=key.to_python_identifier(), metadata={**meta, "rules": rules_text})
         yield dg.Output(bad, output_name=qkey.to_python_identifier(), metadata={"rows_in": results.total})
+        # Both tables are written once the outputs are handled: only now is this state true.
+        fingerprint.store(session, mark_path, fingerprint.of(
+            inputs + [lake.table("silver", source.name, table.name),
+                      lake.table("silver", source.name, quarantine_name(table.name))], table))
 
     return _silver
 

@@ -1,0 +1,93 @@
+"""A wrong source catalog fails early, naming the entry: in load_catalog and in the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from lake_assets.catalog import CatalogError, load_catalog
+
+GOOD_TABLE = """
+      - name: customers
+        schema: public
+        primary_key: [customer_id]
+"""
+
+BAD = {
+    "missing_primary_key": ("""
+sources:
+  - name: shop
+    format: dms
+    start_date: "2024-01-01"
+    tables:
+      - name: customers
+        schema: public
+      - name: orders_without_key
+        schema: public
+""", ["customers", "primary_key"]),
+    "unknown_format": ("""
+sources:
+  - name: shop
+    format: debezium_avro
+    start_date: "2024-01-01"
+    tables:""" + GOOD_TABLE, ["shop", "debezium_avro"]),
+    "duplicate_table": ("""
+sources:
+  - name: shop
+    format: dms
+    start_date: "2024-01-01"
+    tables:""" + GOOD_TABLE + GOOD_TABLE, ["shop", "customers", "duplicate"]),
+    "unreadable_yaml": ("""
+sources:
+  - name: shop
+    format: dms
+    tables: [customers
+      - name: {unclosed
+""", ["YAML"]),
+}
+
+
+def _write(tmp_path, name: str) -> str:
+    text, _ = BAD[name]
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_load_catalog_raises_naming_the_entry(tmp_path, name):
+    path = _write(tmp_path, name)
+    with pytest.raises(CatalogError) as e:
+        load_catalog(path)
+    msg = str(e.value)
+    assert path in msg, msg
+    for word in BAD[name][1]:
+        assert word in msg, (word, msg)
+
+
+def test_missing_catalog_file_raises(tmp_path):
+    with pytest.raises(CatalogError, match="nowhere.yaml"):
+        load_catalog(str(tmp_path / "nowhere.yaml"))
+
+
+def test_cli_sync_with_a_wrong_catalog_exits_non_zero_with_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAKE_", "DAGSTER_HOME"))}
+    procs = {}
+    for name in sorted(BAD):
+        path = _write(tmp_path, name)
+        procs[name] = (path, subprocess.Popen(
+            [sys.executable, "-W", "ignore", "-m", "lake_assets.cli", "sync", "--sources", path,
+             "--lake-root", str(tmp_path / "lake"), "--landing", str(tmp_path / "landing")],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))
+    for name, (path, proc) in procs.items():
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode not in (0, None), (name, out, err)
+        lines = [line for line in (out + err).splitlines() if line.strip()]
+        assert len(lines) == 1, (name, lines)
+        assert path in lines[0] and all(w in lines[0] for w in BAD[name][1]), (name, lines[0])
+    assert not (tmp_path / "lake" / "raw").exists()
