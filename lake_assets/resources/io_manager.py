@@ -96,8 +96,9 @@ class DeltaIOManager(dg.ConfigurableIOManager):
                 stats = with_commit_retry(merge, log=context.log)
             finally:
                 remove_tree(batch_path)
-            if obj.raw_version is not None:
-                write_watermark(spark, state_path(self.root, source, table, "watermark"), obj.raw_version)
+            mark_path = state_path(self.root, source, table, "watermark")
+            if obj.raw_version is not None and read_watermark(spark, mark_path) != obj.raw_version:
+                write_watermark(spark, mark_path, obj.raw_version)
             extra = {"changes": stats.changes, "changes_applied": stats.applied, "raw_version": obj.raw_version}
         else:
             if not isinstance(obj, DataFrame):
