@@ -25,7 +25,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         gold_assets, gold_checks, gold_sensors = gold.build(catalog, settings)
         assets = raw.build(catalog) + bronze.build(catalog) + silver.build(catalog) + gold_assets
     asset_checks = checks.build(catalog) + gold_checks
-    sensor_defs = sensors.build(catalog, settings.landing) + gold_sensors + [
+    sensor_defs = sensors.build(catalog, settings.landing, settings.lake_root) + gold_sensors + [
         dg.AutomationConditionSensorDefinition(
             "default_automation_condition_sensor",
             target=dg.AssetSelection.all(),

@@ -13,19 +13,16 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from lake_assets.catalog import Catalog, Source
+from lake_assets.catalog import Catalog
 from lake_assets.defs import planners
-from lake_assets.keys import asset_key, table_path
-from lake_assets.lib import delta
+from lake_assets.keys import asset_key
 from lake_assets.lib import raw as rawlib
-from lake_assets.lib.changes import LandedFileError
 from lake_assets.settings import Settings
 
 Printer = Callable[[str], None]
@@ -48,30 +45,6 @@ def contiguous_ranges(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
             out[-1] = (out[-1][0], d)
         else:
             out.append((d, d))
-    return out
-
-
-def pending_days(settings: Settings, source: Source, spark) -> dict[str, set[dt.date]]:
-    """{table: days whose landed file names differ from the names raw holds for that day}."""
-    out: dict[str, set[dt.date]] = {}
-    for table in source.tables:
-        try:
-            files = rawlib.landed_files(settings.landing, source, table)
-        except LandedFileError:
-            files = None  # a bad name: let the raw run fail with the message
-        landed: dict[dt.date, set[str]] = defaultdict(set)
-        for f in files or []:
-            landed[f.partition_date].add(f.name)
-        held: dict[dt.date, set[str]] = defaultdict(set)
-        path = table_path(settings.lake_root, "raw", source.name, table.name)
-        if delta.exists(path):
-            for r in delta.read(spark, path).select("_file_date", "_source_file").distinct().collect():
-                held[r[0]].add(r[1])
-        days = {d for d in set(landed) | set(held) if landed.get(d, set()) != held.get(d, set())}
-        if files is None:
-            days.add(source.start_date)
-        if days:
-            out[table.name] = days
     return out
 
 
@@ -207,7 +180,7 @@ def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: d
     failed_raw: set[dg.AssetKey] = set()
     started = time.monotonic()
     for source in catalog.sources:
-        pending = pending_days(settings, source, spark)
+        pending = rawlib.pending_days(settings.landing, settings.lake_root, source)
         if not pending:
             say(f"raw/{source.name}: nothing new landed")
             continue

@@ -1,6 +1,7 @@
 """landing_files_sensor_<source>: new landed files -> runs of the raw partitions they belong to."""
 
 
+import datetime as dt
 import hashlib
 import json
 from collections import defaultdict
@@ -40,7 +41,18 @@ def changed_partitions(old: dict, new: dict) -> dict[str, list[str]]:
     return dict(days)
 
 
-def landing_sensor(source: Source, landing_root: str) -> dg.SensorDefinition:
+def bootstrap_cursor(landing_root: str, lake_root: str, source: Source, new: dict) -> dict:
+    """The first tick's view: days raw already holds count as seen, so a sensor switched on
+    over a synced lake requests only what is missing, not the whole history again."""
+    pending = rawlib.pending_days(landing_root, lake_root, source)
+    return {
+        table: {day: digest for day, digest in days.items()
+                if dt.date.fromisoformat(day) not in pending.get(table, set())}
+        for table, days in new.items()
+    }
+
+
+def landing_sensor(source: Source, landing_root: str, lake_root: str) -> dg.SensorDefinition:
     raw_keys = [asset_key("raw", source.name, t.name) for t in source.tables]
 
     @dg.sensor(
@@ -51,8 +63,8 @@ def landing_sensor(source: Source, landing_root: str) -> dg.SensorDefinition:
         description=f"Requests raw partitions of {source.name} for files that landed since the last tick.",
     )
     def _sensor(context: dg.SensorEvaluationContext):
-        old = json.loads(context.cursor) if context.cursor else {}
         new = landed_digests(landing_root, source)
+        old = json.loads(context.cursor) if context.cursor else bootstrap_cursor(landing_root, lake_root, source, new)
         changed = changed_partitions(old, new)
         for day, tables in sorted(changed.items()):
             present = [t for t in tables if day in new.get(t, {})] or tables
@@ -69,5 +81,5 @@ def landing_sensor(source: Source, landing_root: str) -> dg.SensorDefinition:
     return _sensor
 
 
-def build(catalog, landing_root: str) -> list[dg.SensorDefinition]:
-    return [landing_sensor(s, landing_root) for s in catalog.sources]
+def build(catalog, landing_root: str, lake_root: str) -> list[dg.SensorDefinition]:
+    return [landing_sensor(s, landing_root, lake_root) for s in catalog.sources]

@@ -46,6 +46,18 @@ def partitions_changed(path: str, since: int, column: str) -> set:
     return changed
 
 
+def query(path: str, sql: str) -> list[tuple]:
+    """Rows of a SQL query over the table (registered as `t`), run by delta-rs, not Spark:
+    for sensors and planners that must not start an engine. QueryBuilder, not
+    to_pyarrow_table(): the latter can abort the interpreter at exit (seen with deltalake 1.6.6)."""
+    import pyarrow as pa
+    from deltalake import QueryBuilder
+
+    table = pa.table(QueryBuilder().register("t", _dt(path)).execute(sql).read_all())
+    cols = [c.to_pylist() for c in table.columns]
+    return list(zip(*cols)) if cols else []
+
+
 def read(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:
     reader = spark.read.format("delta")
     if version is not None:

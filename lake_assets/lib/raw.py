@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 import pyarrow as pa
@@ -97,3 +98,40 @@ def empty_changes(table: Table) -> pa.Table:
         pa.field("_file_date", pa.date32()),
     ]
     return pa.schema(fields).empty_table()
+
+
+def held_files(raw_path: str) -> dict[dt.date, set[str]]:
+    """{partition date: names of the files whose changes raw holds} (read with delta-rs)."""
+    from lake_assets.lib import delta
+
+    held: dict[dt.date, set[str]] = defaultdict(set)
+    if not delta.exists(raw_path):
+        return held
+    for day, name in delta.query(raw_path, "SELECT DISTINCT _file_date, _source_file FROM t"):
+        held[day].add(name)
+    return held
+
+
+def pending_days(landing_root: str, lake_root: str, source: Source) -> dict[str, set[dt.date]]:
+    """{table: days whose landed file names differ from the names raw holds for that day}.
+
+    A table whose landing folder holds a file that is not a change file gets its first day,
+    so its raw run fails with the message that names the file.
+    """
+    from lake_assets.keys import table_path
+
+    out: dict[str, set[dt.date]] = {}
+    for table in source.tables:
+        try:
+            files = landed_files(landing_root, source, table)
+        except LandedFileError:
+            out[table.name] = {source.start_date}
+            continue
+        landed: dict[dt.date, set[str]] = defaultdict(set)
+        for f in files:
+            landed[f.partition_date].add(f.name)
+        held = held_files(table_path(lake_root, "raw", source.name, table.name))
+        days = {d for d in set(landed) | set(held) if landed.get(d, set()) != held.get(d, set())}
+        if days:
+            out[table.name] = days
+    return out
