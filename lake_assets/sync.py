@@ -103,6 +103,8 @@ class _Progress:
 def _line(key: dg.AssetKey, mats: list, secs: float) -> str:
     """One line per asset: rows after the write, what the run applied, its partitions, seconds."""
     last = mats[-1].metadata
+    if "unchanged" in last:
+        return f"  {'/'.join(key.path):<40} unchanged (inputs as at its last run) seconds={secs:.1f}"
     rows = last.get("dagster/row_count")
     text = f"  {'/'.join(key.path):<40} rows={rows.value if rows is not None else '-'}"
     if "changes_applied" in last:
@@ -137,6 +139,18 @@ def _failures(result, name: str) -> list[str]:
             d = ev.event_specific_data
             if d.severity == dg.AssetCheckSeverity.ERROR:
                 out.append(f"{name}: check {'/'.join(d.asset_key.path)}:{d.check_name} failed {dict((k, v.value) for k, v in d.metadata.items())}")
+    return out
+
+
+def _not_done(result, graph, keys) -> set[dg.AssetKey]:
+    """Assets of a run whose step failed, or whose blocking check did not pass."""
+    failed_steps = {ev.step_key for ev in result.all_events if ev.event_type_value == "STEP_FAILURE"}
+    out = {k for k in keys if graph.assets_def_for_key(k).node_def.name in failed_steps}
+    for ev in result.all_events:
+        if ev.event_type_value == "ASSET_CHECK_EVALUATION":
+            d = ev.event_specific_data
+            if not d.passed and d.blocking:
+                out.add(d.asset_key)
     return out
 
 
@@ -198,10 +212,8 @@ def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: d
                 })
             fails = _failures(res, label)
             result.failures += fails
-            failed_steps = {ev.step_key for ev in res.all_events if ev.event_type_value == "STEP_FAILURE"}
-            failed_raw |= {k for k in keys if k.to_python_identifier() in failed_steps}
-            if not res.success and not failed_steps:
-                failed_raw |= set(keys)
+            failed = _not_done(res, graph, keys)
+            failed_raw |= failed if failed or res.success else set(keys)
     raw_keys = {k for k in graph.get_all_asset_keys() if k.path[0] == "raw"}
     blocked: set[dg.AssetKey] = set()
     for k in failed_raw:
@@ -214,6 +226,11 @@ def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: d
     if unpartitioned:
         res = run(defs, sorted(unpartitioned, key=lambda k: k.path), instance, say, f"bronze, silver, gold: {len(unpartitioned)} asset(s)")
         result.failures += _failures(res, "downstream")
+        stopped = _not_done(res, graph, unpartitioned)
+        held_back = {k for k in partitioned if set(dg.AssetSelection.assets(k).upstream().resolve(graph)) & stopped}
+        if held_back:
+            say(f"skipping {', '.join('/'.join(k.path) for k in sorted(held_back, key=str))}: an upstream asset failed or a blocking check did not pass")
+        partitioned = [k for k in partitioned if k not in held_back]
     for key in sorted(partitioned, key=lambda k: k.path):
         # Partitioned assets downstream of raw name the partitions a sync must recompute.
         days = planners.partitions_to_sync(graph.get(key), settings, spark)
