@@ -17,6 +17,13 @@ from lake_assets.resources.spark import SparkResource
 from ..raw.assets import PARTITION_COL
 
 
+AFTER_ANY_PARTITION = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after_any_raw_partition")
+
+
 def new_changes(spark, lake: LakeResource, source: str, table: str, log=None):
     """(raw rows new since bronze last ran, raw version they reach); (None, None) without raw.
 
@@ -55,7 +62,9 @@ def bronze_asset(source: Source, table: Table) -> dg.AssetsDefinition:
         kinds={"spark", "delta"},
         tags={"layer": "bronze", "source": source.name},
         metadata={WRITE_MODE: "merge", PRIMARY_KEY: list(table.primary_key)},
-        automation_condition=dg.AutomationCondition.eager(),
+        # Not eager(): eager waits while any raw partition is missing, and most days of a
+        # source have no files. Bronze wants the new changes of any raw partition.
+        automation_condition=AFTER_ANY_PARTITION,
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=table.freshness_hours)),
         description=(
             f"The current state of {source.name}.{table.schema}.{table.name}: one row per live "

@@ -74,6 +74,11 @@ def silver_asset(source: Source, table: Table) -> dg.AssetsDefinition:
                                         lake.table("silver", source.name, quarantine_name(table.name))], table)
         if fingerprint.stored(session, mark_path) == mark:
             context.log.info(f"silver/{source.name}/{table.name}: bronze and rules unchanged since the last run")
+            # Outputs of None: the IO manager writes nothing, but the outputs exist, so Dagster
+            # does not skip a downstream step of this run that also reads a silver table that
+            # did change (customer_lifetime_value after a late order change).
+            yield dg.Output(None, output_name=key.to_python_identifier(), metadata={"unchanged": True})
+            yield dg.Output(None, output_name=qkey.to_python_identifier(), metadata={"unchanged": True})
             return
         frame = silver.standardize(silver.enforce_types(delta.read(session, bpath), table), table)
         references = {}
