@@ -68,7 +68,7 @@ def delta_tables_local(root: Path) -> set[str]:
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "lake_assets.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=900)
+                          text=True, timeout=900, check=False)
 
 
 @dataclass
@@ -83,7 +83,7 @@ class S3Lake:
 
 
 @pytest.fixture(scope="module")
-def s3_lake(moto_endpoint, tmp_path_factory):
+def s3_lake(moto_endpoint):
     """Two days landed on S3 and synced there by `python -m lake_assets.cli sync`."""
     with pytest.MonkeyPatch.context() as mp:
         set_aws_env(mp, moto_endpoint)
@@ -94,8 +94,7 @@ def s3_lake(moto_endpoint, tmp_path_factory):
         env.update(LAKE_ROOT=root, LAKE_LANDING=landing, RUST_LOG="error")
         started = time.monotonic()
         result = run_cli("sync", env=env)
-        lake = S3Lake(moto_endpoint, bucket, root, landing, env, result, time.monotonic() - started)
-        yield lake
+        yield S3Lake(moto_endpoint, bucket, root, landing, env, result, time.monotonic() - started)
 
 
 @pytest.fixture(scope="module")
@@ -133,9 +132,11 @@ def test_every_layer_is_a_delta_table_on_s3(s3_lake, local_lake):
     assert on_s3 == delta_tables_local(local_lake)
     # The lake's own bookkeeping lives on S3 too, next to the tables.
     assert any(k.startswith("lake/_state/shop/") for k in s3_keys(s3_lake.endpoint, s3_lake.bucket, "lake/_state/"))
-    # Nothing was written where it does not belong (staging and batch folders are removed).
+    # A run's batch and staging folders are removed after its write. (pyarrow's delete_dir
+    # leaves the parent's empty directory marker, e.g. `_state/shop/orders/batch/`, the same
+    # empty folder a local lake keeps.)
     assert not [k for k in s3_keys(s3_lake.endpoint, s3_lake.bucket, "lake/_state/")
-                if "/staging/" in k or "/batch/" in k]
+                if ("/staging/" in k or "/batch/" in k) and not k.endswith("/")]
 
 
 @pytest.mark.parametrize("table", SHOP_TABLES)

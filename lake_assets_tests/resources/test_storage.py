@@ -140,8 +140,8 @@ def test_list_files_local(tmp_path):
 
 def test_list_files_s3(s3):
     """The same listing through pyarrow against the real endpoint; an absent prefix is empty."""
-    import pyarrow.parquet as pq
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     _, bucket = s3
     fs, base = storage.filesystem(f"s3://{bucket}/landing/shop/public/orders/")
