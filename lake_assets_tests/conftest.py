@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,3 +82,19 @@ def spark():
     from lake_assets.lib.engine import local_spark
 
     return local_spark()
+
+
+# Native threads of pyarrow/delta-rs can abort the interpreter's own shutdown (exit 134) after
+# every test has run; the run's exit code must be the real outcome, so leave without it.
+def pytest_sessionfinish(session, exitstatus):
+    session.config._lake_exitstatus = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    status = getattr(config, "_lake_exitstatus", None)
+    if status is None:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
