@@ -26,6 +26,7 @@ plus that of any children).
 from __future__ import annotations
 
 import argparse
+import json
 import datetime as dt
 import os
 import resource
@@ -241,8 +242,9 @@ class Lake:
     def path(self, layer: str) -> str:
         return str(self.lake / layer / SOURCE / TABLE)
 
-    def sync(self, lines: list[str]):
-        """`lake-assets sync` in this process: the same definitions, an ephemeral instance."""
+    def sync(self, lines: list[str], checks: bool = True) -> tuple[float, float, dict[str, float]]:
+        """`lake-assets sync` in this process: the same definitions and sync, an ephemeral
+        instance. Returns (seconds, cpu seconds, seconds of each step) of the sync() call."""
         import dagster as dg
 
         from lake_assets.catalog import load_catalog
@@ -251,20 +253,30 @@ class Lake:
         from lake_assets.sync import sync
 
         settings = Settings.load(str(self.lake), str(self.landing), str(self.catalog), "local")
-        defs = raw_and_bronze(build_definitions(settings))
+        defs = raw_and_bronze(build_definitions(settings), checks)
+        catalog = load_catalog(settings.sources)
         with dg.DagsterInstance.ephemeral() as instance:
-            result = sync(settings, defs, load_catalog(settings.sources), instance, lines.append)
+            c0, t0 = cpu_seconds(), time.perf_counter()
+            result = sync(settings, defs, catalog, instance, lines.append)
+            secs, cpu = time.perf_counter() - t0, cpu_seconds() - c0
             steps = step_seconds(instance)
         if not result.ok:
-            raise SystemExit("sync failed:\n  " + "\n  ".join(result.failures + lines))
-        return steps
+            raise SystemExit("FAIL: sync failed:\n  " + "\n  ".join(result.failures + lines))
+        return secs, cpu, steps
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process, all threads (the engine's included), and of its children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 LAYERS = ("raw", "bronze")
 
 
-def raw_and_bronze(defs):
-    """The real definitions with only the raw and bronze assets and their checks.
+def raw_and_bronze(defs, checks: bool):
+    """The real definitions with only the raw and bronze assets (and their checks, or none).
 
     Silver and gold (and what they cost) are not this benchmark's subject; the assets,
     checks, resources and the sync that runs them are the very objects `lake-assets sync` uses.
@@ -272,7 +284,7 @@ def raw_and_bronze(defs):
     import dagster as dg
 
     assets = [a for a in defs.assets if all(k.path[0] in LAYERS for k in a.keys)]
-    checks = [c for c in defs.asset_checks or [] if all(k.asset_key.path[0] in LAYERS for k in c.check_keys)]
+    checks = [c for c in defs.asset_checks or [] if all(k.asset_key.path[0] in LAYERS for k in c.check_keys)] if checks else []
     return dg.Definitions(assets=assets, asset_checks=checks, resources=defs.resources)
 
 
@@ -312,15 +324,16 @@ def bronze_state(path: str) -> tuple[int, int, int]:
     return rows, total, len(bronze_files(path))
 
 
-def floor_seconds(files: list[str], out_dir: Path) -> float:
-    """pyarrow: read every data file and write it back (the least a rewrite of bronze costs)."""
+def floor_seconds(files: list[str], out_dir: Path) -> tuple[float, float]:
+    """pyarrow: read every data file and write it back (the least a rewrite of bronze costs).
+    Returns (seconds, cpu seconds)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
+    c0, t0 = cpu_seconds(), time.perf_counter()
     for i, f in enumerate(files):
         t = pq.read_table(f)
         pq.write_table(t, out_dir / f"part-{i:05d}.parquet")
         del t
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, cpu_seconds() - c0
 
 
 # -- phase breakdown -----------------------------------------------------------------------
@@ -335,6 +348,7 @@ class Phases:
 
     def __init__(self):
         self.t: dict[str, float] = defaultdict(float)
+        self.c: dict[str, float] = defaultdict(float)
         self.n: dict[str, int] = defaultdict(int)
         self.depth = 0
         self.installed = False
@@ -374,13 +388,14 @@ class Phases:
             return fn(*args, **kwargs)
         site = self._site()
         self.depth += 1
-        t0 = time.perf_counter()
+        c0, t0 = cpu_seconds(), time.perf_counter()
         try:
             return fn(*args, **kwargs)
         finally:
             self.depth -= 1
             key = f"{label:<16} {site}"
             self.t[key] += time.perf_counter() - t0
+            self.c[key] += cpu_seconds() - c0
             self.n[key] += 1
 
     def install(self) -> None:
@@ -398,25 +413,30 @@ class Phases:
         self.wrap(cdf.DataFrame, "count", "count")
         self.wrap(cdf.DataFrame, "collect", "collect")
         self.wrap(cdf.DataFrame, "toPandas", "toPandas")
+        self.wrap(cdf.DataFrame, "toArrow", "toArrow")
         self.wrap(cdf.DataFrame, "schema", "schema")
         self.wrap(crw.DataFrameWriter, "save", "write.save")
         self.wrap(lraw, "read_changes", "landing read")
+        from deltalake.table import TableMerger
+
+        self.wrap(TableMerger, "execute", "delta-rs merge")
         for name in ("exists", "version", "files_at"):
             self.wrap(ldelta, name, f"delta-rs {name}")
         self.installed = True
 
     def reset(self) -> None:
         self.t.clear()
+        self.c.clear()
         self.n.clear()
 
-    def report(self, total: float) -> list[str]:
-        lines = []
+    def report(self, total: float, total_cpu: float) -> list[str]:
+        lines = [f"    {'wall':>8s}  {'share':>5s} {'cpu':>8s}  calls"]
         for key, secs in sorted(self.t.items(), key=lambda kv: -kv[1]):
-            if secs < 0.05:
+            if secs < 0.01:
                 continue
-            lines.append(f"    {secs:8.2f}s {100 * secs / total:5.1f}%  x{self.n[key]:<3d} {key}")
-        rest = total - sum(self.t.values())
-        lines.append(f"    {rest:8.2f}s {100 * rest / total:5.1f}%        (Dagster, Python and everything else)")
+            lines.append(f"    {secs:7.2f}s {100 * secs / total:5.1f}% {self.c[key]:7.2f}s  x{self.n[key]:<3d} {key}")
+        rest, rest_cpu = total - sum(self.t.values()), total_cpu - sum(self.c.values())
+        lines.append(f"    {rest:7.2f}s {100 * rest / total:5.1f}% {rest_cpu:7.2f}s        (Dagster, Python and the rest)")
         return lines
 
 
@@ -432,6 +452,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cdc-file-rows", type=int, default=50_000, help="rows per CDC file")
     p.add_argument("--workdir", help="where to build the lakes (default: a temp dir, removed after)")
     p.add_argument("--keep", action="store_true", help="keep the work dir")
+    p.add_argument("--reuse", action="store_true", help="reuse the set-up lake of an earlier --workdir run of the same sizes")
+    p.add_argument("--checks", action="store_true",
+                   help="include the raw and bronze asset checks in the timed sync (as `lake-assets sync` runs them)")
     p.add_argument("--no-phases", action="store_true", help="do not time the engine calls one by one")
     args = p.parse_args(argv)
     if args.n < 1 or args.m < 1 or args.runs < 1:
@@ -450,10 +473,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _run(args, work: Path, rng: np.random.Generator) -> int:
-    from lake_assets.lib.engine import local_spark
-
-    setup = Lake(work / "setup")
+def build_setup(setup: "Lake", args, rng: np.random.Generator) -> tuple[int, int]:
+    """Land the full load, sync it (not timed), land the CDC batch; the expected end state."""
     if setup.root.exists():
         shutil.rmtree(setup.root)
     setup.create()
@@ -461,10 +482,9 @@ def _run(args, work: Path, rng: np.random.Generator) -> int:
     t0 = time.perf_counter()
     initial_qty = write_full_load(setup.landing, args.n, rng, args.load_file_rows)
     say(f"setup: full load of {args.n} rows landed in {time.perf_counter() - t0:.1f}s")
-    local_spark()  # start the engine outside the timings
     t0 = time.perf_counter()
     lines: list[str] = []
-    setup.sync(lines)
+    setup.sync(lines, checks=False)
     rows, qsum, nfiles = bronze_state(setup.path("bronze"))
     say(f"setup: full-load sync in {time.perf_counter() - t0:.1f}s: bronze {rows} rows in {nfiles} file(s)")
     if rows != args.n or qsum != int(initial_qty.sum()):
@@ -478,8 +498,26 @@ def _run(args, work: Path, rng: np.random.Generator) -> int:
     say(f"setup: {args.m} changes ({ops['U']} U, {ops['I']} I, {ops['D']} D) over "
         f"{len(np.unique(batch.keys))} keys in {batch.files} CDC file(s), in {time.perf_counter() - t0:.1f}s; "
         f"bronze must end with {want_rows} rows")
+    return want_rows, want_qty
+
+
+def _run(args, work: Path, rng: np.random.Generator) -> int:
+    from lake_assets.lib.engine import local_spark
+
+    setup = Lake(work / "setup")
+    marker = setup.root / "setup.json"
+    ident = {"n": args.n, "m": args.m, "seed": args.seed, "load_file_rows": args.load_file_rows,
+             "cdc_file_rows": args.cdc_file_rows}
+    local_spark()  # start the engine outside the timings
+    if args.reuse and marker.exists() and json.loads(marker.read_text()).get("ident") == ident:
+        want_rows, want_qty = json.loads(marker.read_text())["want"]
+        say(f"setup: reusing {setup.root}; bronze must end with {want_rows} rows")
+    else:
+        want_rows, want_qty = build_setup(setup, args, rng)
+        marker.write_text(json.dumps({"ident": ident, "want": [want_rows, want_qty]}))
     say(f"setup: peak RSS so far {peak_rss_mb():.0f} MB")
 
+    peak = peak_rss_mb()
     phases = Phases()
     if not args.no_phases:
         phases.install()
@@ -490,15 +528,14 @@ def _run(args, work: Path, rng: np.random.Generator) -> int:
             shutil.rmtree(lake.root)
         shutil.copytree(setup.root, lake.root)
         before = bronze_files(lake.path("bronze"))
-        floor = floor_seconds(before, work / f"floor{r}")
+        floor, floor_cpu = floor_seconds(before, work / f"floor{r}")
         shutil.rmtree(work / f"floor{r}", ignore_errors=True)
 
+        peak = max(peak, peak_rss_mb())  # resetting the high-water mark resets ru_maxrss too
         own_peak = reset_hwm()
         phases.reset()
         lines = []
-        t0 = time.perf_counter()
-        steps = lake.sync(lines)
-        secs = time.perf_counter() - t0
+        secs, cpu, steps = lake.sync(lines, checks=args.checks)
         run_hwm = hwm_mb() if own_peak else float("nan")
 
         rows, qsum, nfiles = bronze_state(lake.path("bronze"))
@@ -506,6 +543,7 @@ def _run(args, work: Path, rng: np.random.Generator) -> int:
         kept = len(set(before) & after)
         ok = rows == want_rows and qsum == want_qty
         say(f"run {r}: seconds={secs:.2f} floor_seconds={floor:.2f} ratio={secs / floor:.2f} "
+            f"cpu_seconds={cpu:.2f} floor_cpu_seconds={floor_cpu:.2f} load={os.getloadavg()[0]:.1f} "
             f"run_peak_rss_mb={run_hwm:.0f} bronze_rows={rows} files={nfiles} "
             f"(untouched {kept}/{len(before)}) {'OK' if ok else 'WRONG'}")
         for line in lines:
@@ -515,7 +553,7 @@ def _run(args, work: Path, rng: np.random.Generator) -> int:
             say(f"    {v:8.2f}s  {k}")
         if not args.no_phases:
             say("  engine calls by lake code line (wall time):")
-            for line in phases.report(secs):
+            for line in phases.report(secs, cpu):
                 say(line)
         if not ok:
             raise SystemExit(f"FAIL: bronze has {rows} rows and qty sum {qsum}; expected {want_rows} rows, "
@@ -526,7 +564,7 @@ def _run(args, work: Path, rng: np.random.Generator) -> int:
     s = statistics.median(x for x, _ in results)
     f = statistics.median(y for _, y in results)
     say(f"cdc_apply N={args.n} M={args.m} seconds={s:.2f} floor_seconds={f:.2f} ratio={s / f:.2f} "
-        f"peak_rss_mb={peak_rss_mb():.0f}")
+        f"peak_rss_mb={max(peak, peak_rss_mb()):.0f}")
     return 0
 
 

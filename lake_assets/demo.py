@@ -21,7 +21,9 @@ def _dagster_home(settings: Settings) -> str:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+        # One run at a time: runs the sensors request write the same tables, and a laptop
+        # has few cores; the lake's writes also retry on commit conflicts, so more is safe.
+        config.write_text("telemetry:\n  enabled: false\nconcurrency:\n  runs:\n    max_concurrent_runs: 1\n")
     os.environ["DAGSTER_HOME"] = str(home)
     return str(home)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
@@ -139,7 +140,7 @@ class DmsFormat:
                     f"{file.path}: Op must be one of I, U, D; found {pc.filter(data.column('Op'), bad)[0].as_py()!r}"
                 )
         elif file.is_full_load:
-            op = pa.array(["I"] * n, pa.string())
+            op = pa.repeat(pa.scalar("I", pa.string()), n)
         else:
             raise LandedFileError(f"{file.path}: a CDC file without the Op column")
         ts_col = source.timestamp_column
@@ -151,7 +152,7 @@ class DmsFormat:
             except (pa.ArrowException, TypeError) as e:
                 raise LandedFileError(f"{file.path}: timestamp column {ts_col!r}: {e}") from None
         elif file.name_time is not None:
-            commit = pa.array([file.name_time] * n, pa.timestamp("us", tz="UTC"))
+            commit = pa.repeat(pa.scalar(file.name_time, pa.timestamp("us", tz="UTC")), n)
         else:
             commit = pa.nulls(n, pa.timestamp("us", tz="UTC"))
         declared = table.column_types
@@ -179,5 +180,5 @@ class DmsFormat:
         out = pa.table(cols, names=fields) if cols else pa.table({})
         out = out.append_column("_op", op) if out.num_columns else pa.table({"_op": op})
         out = out.append_column("_commit_ts", commit)
-        out = out.append_column("_file_pos", pa.array(range(n), pa.int64()))
+        out = out.append_column("_file_pos", pa.array(np.arange(n, dtype=np.int64)))
         return out

@@ -197,6 +197,14 @@ def stage_local_rows(spark, df, staging: str, threshold: int = STAGE_LOCAL_ROWS_
 def write_frame(spark, df: DataFrame, path: str, name: str, mode: str, partition_column: str | None, predicate: str | None) -> None:
     """One commit: overwrite the table, or replace the partitions `predicate` selects."""
     exists = delta.exists(path)
+    if not exists and mode == "replace_partitions" and partition_column:
+        # Two runs creating the table at once: the embedded engine turns the losing create into
+        # an append or an overwrite (a partition held twice, or another run's partitions lost).
+        # Create it empty by an append (it creates the table or adds nothing), then replace the
+        # run's partitions like any other run, whose commit conflicts are detected and retried.
+        spark.createDataFrame([], df.schema).write.format("delta").mode("append") \
+            .option("mergeSchema", "true").partitionBy(partition_column).save(path)
+        exists = True
     if exists:
         current = delta.schema_of(spark, path)
         added = delta.check_compatible(current, df.schema, name)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shutil
 
-import dagster as dg
 import pyarrow as pa
+import pytest
 
 from lake_assets.keys import asset_key
 from lake_assets_tests.assets._lake import (
@@ -44,7 +44,6 @@ def test_file_landed_twice_is_held_once_and_reruns_add_nothing(lake, dagster_ins
     assert raw(lake, "t") == expected_raw
     assert bronze(lake, "t") == expected_bronze
     before = _all_tables(lake, "t")
-    bronze_version = lake.version("bronze", SRC, "t")
 
     # The same file lands again after the sync (rewritten in place, a new mtime): nothing to do.
     shutil.copyfile(dated, flat)
@@ -63,8 +62,7 @@ def test_file_landed_twice_is_held_once_and_reruns_add_nothing(lake, dagster_ins
                                  raise_on_error=False)
     assert res.success
     assert bronze(lake, "t") == expected_bronze
-    assert _all_tables(lake, "t") == before
-    assert lake.version("bronze", SRC, "t") >= bronze_version
+    assert _all_tables(lake, "t") == before  # the content; a no-op MERGE may still commit
 
 
 def test_corrupt_file_fails_sync_naming_it_and_other_tables_still_sync(lake):
@@ -107,22 +105,39 @@ def test_corrupt_file_fails_sync_naming_it_and_other_tables_still_sync(lake):
 
 def test_file_with_a_wrong_schema_fails_sync_naming_it(lake):
     lake.write_catalog(catalog("a", "b"))
+    load(lake, "a", 1, [r("I", "2024-01-01 00:00:00", 1, "a1")])
     load(lake, "b", 1, [r("I", "2024-01-01 00:00:00", 1, "b1")])
-    # A CDC file without the Op column (and one without the timestamp column).
+    assert_ok(lake.sync())
+    raw_a = raw(lake, "a")
+    # A CDC file without the Op column, then one without the timestamp column.
     no_op = cdc(lake, "a", "2024-01-02 09:00:00", [{"ts": ts("2024-01-02 09:00:00"), "id": 1, "v": "x"}],
                 pa.schema([("ts", pa.timestamp("us")), ("id", pa.int64()), ("v", pa.string())]))
+    cdc(lake, "b", "2024-01-02 09:00:00", [r("U", "2024-01-02 09:00:00", 1, "b1-new")])
     res = lake.sync()
     assert not res.ok
     assert any(no_op.name in f for f in res.failures), res.failures
-    assert bronze(lake, "b") == [{"id": 1, "v": "b1"}]
-    assert not has_table(lake, "raw", "a") or raw(lake, "a") == []
+    assert bronze(lake, "b") == [{"id": 1, "v": "b1-new"}]
+    assert raw(lake, "a") == raw_a and bronze(lake, "a") == [{"id": 1, "v": "a1"}]
     no_op.unlink()
-    no_ts = cdc(lake, "a", "2024-01-02 09:00:00", [{"Op": "I", "id": 1, "v": "x"}],
+    no_ts = cdc(lake, "a", "2024-01-02 09:00:00", [{"Op": "U", "id": 1, "v": "y"}],
                 pa.schema([("Op", pa.string()), ("id", pa.int64()), ("v", pa.string())]))
     res = lake.sync()
     assert not res.ok and any(no_ts.name in f for f in res.failures), res.failures
+    assert raw(lake, "a") == raw_a and bronze(lake, "a") == [{"id": 1, "v": "a1"}]
     no_ts.unlink()
     assert_ok(lake.sync())
+    assert raw(lake, "a") == raw_a and bronze(lake, "a") == [{"id": 1, "v": "a1"}]
+
+
+@pytest.mark.xfail(strict=True, reason="BUG (lake_assets/defs/silver/assets.py, not in this suite's files): "
+                   "silver raises 'bronze/<s>/<t> does not exist yet' for a table with no landed files, so sync fails")
+def test_a_table_with_no_landed_files_syncs_ok_and_stays_absent(lake):
+    lake.write_catalog(catalog("a", "b"))
+    load(lake, "b", 1, [r("I", "2024-01-01 00:00:00", 1, "b1")])
+    res = lake.sync()
+    assert bronze(lake, "b") == [{"id": 1, "v": "b1"}]
+    assert not has_table(lake, "raw", "a") and not has_table(lake, "bronze", "a")
+    assert_ok(res)
 
 
 def test_second_sync_with_nothing_new_changes_nothing_and_prints_one_line_per_asset(lake):
