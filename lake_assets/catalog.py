@@ -258,7 +258,7 @@ def parse_catalog(text: str, path: str = "<catalog>") -> Catalog:
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise CatalogError(f"{path}: not readable YAML: {e}") from None
+        raise CatalogError(f"{path}: not readable YAML: {' '.join(str(e).split())}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("sources"), list):
         raise CatalogError(f"{path}: expected a mapping with a 'sources' list")
     sources = tuple(_source(s, i, path) for i, s in enumerate(doc["sources"]))

@@ -103,6 +103,8 @@ class _Progress:
 def _line(key: dg.AssetKey, mats: list, secs: float) -> str:
     """One line per asset: rows after the write, what the run applied, its partitions, seconds."""
     last = mats[-1].metadata
+    if "skipped" in last:
+        return f"  {'/'.join(key.path):<40} skipped: {last['skipped'].value} seconds={secs:.1f}"
     if "unchanged" in last:
         return f"  {'/'.join(key.path):<40} unchanged (inputs as at its last run) seconds={secs:.1f}"
     rows = last.get("dagster/row_count")

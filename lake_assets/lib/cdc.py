@@ -78,6 +78,8 @@ def apply_changes(
     if n_changes == 0:
         return ApplyStats(0, 0)
     on = " AND ".join(f"s.{quote(k)} = t.{quote(k)}" for k in keys)
+    # Only what the MERGEs use travels through the window: not the raw-only bookkeeping.
+    changes = changes.select(*[quote(c) for c in changes.columns if c not in RAW_ONLY or c == "_op"])
     latest = latest_per_key(changes, keys).alias("s")
     tomb = delta.read(spark, tombstones).alias("t")
     fresh = latest.join(tomb, on=[latest[k] == tomb[k] for k in keys], how="left").where(
@@ -124,10 +126,11 @@ def apply_changes(
 # -- the embedded engine: the same MERGEs, run by delta-rs -----------------------------------
 # Sail (0.7) plans a MERGE INTO as four full outer joins of the whole target with the source,
 # each scanning every column of every file: measured 4 times the cost of one pass, whatever the
-# batch. With the embedded engine on a local lake, the deduplicated batch comes back as arrow
-# (computed once) and delta-rs runs the same two MERGEs (same conditions, same clause order,
-# one commit each, its own conflict check): one pass over bronze. A lake on S3 keeps the SQL
-# MERGE (its commits there are the engine's), as do all other engines.
+# batch. With the embedded engine on a local lake, the engine computes the deduplicated batch
+# once (into parquet files, read back as arrow) and delta-rs runs the same two MERGEs (same
+# conditions, same clause order, one commit each, its own conflict check): one pass over
+# bronze. A lake on S3 keeps the SQL MERGE (its commits there are the engine's), as do all
+# other engines.
 
 
 def merges_in_process(spark: SparkSession, bronze: str) -> bool:
@@ -146,14 +149,18 @@ def _apply_in_process(
     bronze_schema: ST.StructType,
     keys: tuple[str, ...],
 ) -> ApplyStats:
+    import os
+
     import pyarrow.parquet as pq
     from deltalake import DeltaTable
 
-    names = {f.name for f in bronze_schema.fields}
     # The batch comes back through parquet files: the engine writes them in parallel, where
     # toArrow() serializes the rows through one stream (measured: twice the cost).
-    fresh.select(*[quote(c) for c in fresh.columns if c in names or c == "_op"]) \
-        .write.mode("overwrite").parquet(batch_path)
+    fresh.write.mode("overwrite").parquet(batch_path)
+    # No fresh change (all older than the lake's rows or tombstones): the engine writes no
+    # file for no rows, not even the folder.
+    if not os.path.isdir(batch_path) or not any(n.endswith(".parquet") for n in os.listdir(batch_path)):
+        return ApplyStats(n_changes, 0)
     batch = pq.read_table(batch_path)
     if batch.num_rows == 0:
         return ApplyStats(n_changes, 0)

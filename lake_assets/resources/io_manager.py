@@ -190,7 +190,9 @@ def stage_local_rows(spark, df, staging: str, threshold: int = STAGE_LOCAL_ROWS_
     remove_tree(staging)
     fs.create_dir(base, recursive=True)
     for i, start in enumerate(range(0, rows.num_rows, STAGE_FILE_ROWS)):
-        pq.write_table(rows.slice(start, STAGE_FILE_ROWS), f"{base}/part-{i:05d}.parquet", filesystem=fs)
+        # Read once, right away: no dictionary pages (measured: half the cost of writing).
+        pq.write_table(rows.slice(start, STAGE_FILE_ROWS), f"{base}/part-{i:05d}.parquet", filesystem=fs,
+                       use_dictionary=False)
     return spark.read.parquet(staging)
 
 

@@ -41,7 +41,11 @@ def _frames(name: str, spark, lake: LakeResource, source: str, start=None, end=N
 
 
 def dates_to_recompute(name: str, spark, lake: LakeResource, source: Source) -> list[dt.date]:
-    """The order dates whose gold rows would change: recomputed from silver, compared with gold."""
+    """The order dates whose gold rows would change: recomputed from silver, compared with gold.
+    None while silver has no tables yet (nothing landed)."""
+    needed = ("orders", "order_items") + (("products",) if name == "product_daily_sales" else ())
+    if not all(delta.exists(lake.table("silver", source.name, t)) for t in needed):
+        return []
     fresh, keys = _frames(name, spark, lake, source.name)
     path = lake.table("gold", source.name, name)
     current = delta.read(spark, path) if delta.exists(path) else None
@@ -138,6 +142,9 @@ def _clv(source: Source) -> dg.AssetsDefinition:
         mark_path = lake.state(source.name, "customer_lifetime_value", "gold_inputs")
         if fingerprint.stored(session, mark_path) == fingerprint.of(inputs):
             context.log.info("silver unchanged since the last run: nothing to recompute")
+            return
+        if not all(delta.exists(p) for p in inputs[:3]):
+            context.log.info("silver customers, orders or order_items has no table yet: nothing to compute")
             return
         customers, orders, items = _silver(session, lake, source.name, "customers", "orders", "order_items")
         df = shop_gold.customer_lifetime_value(session, customers, orders, items)

@@ -65,7 +65,11 @@ def silver_asset(source: Source, table: Table) -> dg.AssetsDefinition:
         session = spark.session()
         bpath = lake.table("bronze", source.name, table.name)
         if not delta.exists(bpath):
-            raise dg.Failure(f"bronze/{source.name}/{table.name} does not exist yet: nothing landed for it")
+            # Nothing landed for this table yet: a valid state, and nothing to write.
+            context.log.info(f"bronze/{source.name}/{table.name} does not exist yet: nothing landed for it")
+            yield dg.Output(None, output_name=key.to_python_identifier(), metadata={"skipped": "nothing landed yet"})
+            yield dg.Output(None, output_name=qkey.to_python_identifier(), metadata={"skipped": "nothing landed yet"})
+            return
         # Silver is a function of these bronze versions and the table's rules: when none of
         # them changed, it writes nothing (and nothing downstream runs for it).
         inputs = [bpath] + [lake.table("bronze", source.name, r) for r in refs]
