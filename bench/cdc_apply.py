@@ -1,39 +1,46 @@
 """Benchmark: one CDC batch from landed DMS files to bronze, through the real asset code.
 
-    python bench/cdc_apply.py --n 1000000 --m 200000
+    python bench/cdc_apply.py --n 1000000 --m 200000 [--checks] [--workdir DIR --keep|--reuse]
 
-Set-up (not timed): a bronze table of N rows (`id` bigint key plus 8 mixed-type columns)
-landed as a DMS full load (parquet) and synced into the lake with `lake_assets.sync.sync`;
-then a batch of M DMS changes (70% U, 20% I, 10% D over ~M/3 distinct keys, several changes
-per key, in key-coherent order: a new key's first change is its I, a deleted key's last is
-its D) landed as CDC parquet files.
+Set-up (not timed): a bronze table of N rows (`id` bigint key plus 8 columns: two strings, an
+int, a decimal(10,2), a double, a boolean, a timestamp, a date) landed as a DMS full load
+(LOAD*.parquet, no Op column) and synced into the lake; then a batch of M DMS changes (70% U,
+20% I, 10% D over ~M/3 distinct keys, several changes per key, key-coherent: a new key's first
+change is its I, a deleted key's last is its D) landed as CDC parquet files (Op first, 50,000
+rows a file, one minute apart, under yyyy/MM/dd folders).
 
-Each of 3 repetitions copies the set-up tree (landing + lake) afresh and then times:
-- the sync: `lake_assets.sync.sync` with the definitions `lake-assets sync` loads, an
-  ephemeral Dagster instance and the embedded Sail engine: landed files -> raw -> bronze,
-  with the blocking asset checks the sync runs;
-- the floor: pyarrow reading every data file of that bronze Delta table and writing it back
-  to a temp dir (the least any engine must do to rewrite the table).
-After the sync the benchmark checks bronze (read with delta-rs, independently of the engine)
-against the state computed from the generated data: row count and a checksum of `qty`.
+Each of 3 repetitions copies the set-up tree (landing + lake) afresh and then times, in this
+process:
+- the floor: pyarrow reading every data file of the bronze Delta table and writing it back to
+  a temp dir (the least any engine must do to rewrite the table);
+- the sync: `lake_assets.sync.sync`, the code path of `lake-assets sync`, with the definitions
+  it loads (only the raw and bronze assets: silver and gold are not the subject here; their
+  blocking asset checks too with --checks), an ephemeral Dagster instance and the embedded
+  Sail engine: landed files -> raw -> bronze.
+After the sync, bronze is read with delta-rs (independently of the engine) and compared with
+the state computed from the generated data: row count and the sum of `qty` (which change won).
+A wrong result fails the benchmark.
 
-Prints per-run figures and a per-phase breakdown, and last:
+Prints per-run figures (wall and CPU seconds of the sync and the floor, the run's own peak
+RSS, bronze files left untouched), the steps, and the engine calls by the lake code line that
+made them (wall, CPU, RSS), and last:
     cdc_apply N=<n> M=<m> seconds=<s> floor_seconds=<f> ratio=<s/f> peak_rss_mb=<mb>
-(medians of the runs; peak RSS of the whole process, the in-process Sail engine included,
-plus that of any children).
+(medians of the runs; peak RSS of the whole process, set-up included, the in-process Sail
+engine included, plus that of any children).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import datetime as dt
+import json
 import os
 import resource
 import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -45,7 +52,7 @@ import pyarrow.parquet as pq
 
 SOURCE, SCHEMA, TABLE = "bench", "public", "items"
 START = dt.date(2024, 1, 1)
-CDC_DAY = dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)
+CDC_DAY = dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
 
 CATALOG = f"""\
 sources:
@@ -92,6 +99,14 @@ def reset_hwm() -> bool:
         return True
     except OSError:
         return False
+
+
+def rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return 0.0
 
 
 def hwm_mb() -> float:
@@ -167,9 +182,9 @@ class Batch:
 def make_batch(n: int, m: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(key id, op) of m changes in change order: 70% U, 20% I, 10% D over ~m/3 keys."""
     k = max(1, m // 3)
-    n_new = min(k, int(round(0.2 * m)))
+    n_new = min(k, round(0.2 * m))
     n_old = k - n_new
-    n_del = int(round(0.1 * m))
+    n_del = round(0.1 * m)
     # Key index 0..n_new-1: new keys (inserted in this batch); n_new..k-1: existing keys.
     idx = np.concatenate([np.arange(k), rng.integers(0, k, m - k)])
     idx = idx[rng.permutation(m)]  # the change order
@@ -233,7 +248,7 @@ class Lake:
         self.landing = root / "landing"
         self.catalog = root / "catalog.yaml"
 
-    def create(self) -> "Lake":
+    def create(self) -> Lake:
         self.lake.mkdir(parents=True, exist_ok=True)
         self.landing.mkdir(parents=True, exist_ok=True)
         self.catalog.write_text(CATALOG)
@@ -350,8 +365,19 @@ class Phases:
         self.t: dict[str, float] = defaultdict(float)
         self.c: dict[str, float] = defaultdict(float)
         self.n: dict[str, int] = defaultdict(int)
+        self.rss: dict[str, float] = defaultdict(float)  # highest RSS sampled during the calls
+        self.rss0: dict[str, float] = {}  # RSS when the first of the calls started
         self.depth = 0
+        self.active = "(between calls)"
         self.installed = False
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        while True:
+            mb = rss_mb()
+            key = self.active
+            self.rss[key] = max(self.rss[key], mb)
+            time.sleep(0.02)
 
     @staticmethod
     def _site() -> str:
@@ -387,13 +413,16 @@ class Phases:
         if self.depth:
             return fn(*args, **kwargs)
         site = self._site()
+        key = f"{label:<16} {site}"
         self.depth += 1
+        self.rss0.setdefault(key, rss_mb())
+        self.active = key
         c0, t0 = cpu_seconds(), time.perf_counter()
         try:
             return fn(*args, **kwargs)
         finally:
             self.depth -= 1
-            key = f"{label:<16} {site}"
+            self.active = "(between calls)"
             self.t[key] += time.perf_counter() - t0
             self.c[key] += cpu_seconds() - c0
             self.n[key] += 1
@@ -428,15 +457,19 @@ class Phases:
         self.t.clear()
         self.c.clear()
         self.n.clear()
+        self.rss.clear()
+        self.rss0.clear()
 
     def report(self, total: float, total_cpu: float) -> list[str]:
-        lines = [f"    {'wall':>8s}  {'share':>5s} {'cpu':>8s}  calls"]
+        lines = [f"    {'wall':>8s}  {'share':>5s} {'cpu':>8s} {'RSS MB':>13s}  calls (RSS: at start > highest)"]
         for key, secs in sorted(self.t.items(), key=lambda kv: -kv[1]):
             if secs < 0.01:
                 continue
-            lines.append(f"    {secs:7.2f}s {100 * secs / total:5.1f}% {self.c[key]:7.2f}s  x{self.n[key]:<3d} {key}")
+            lines.append(f"    {secs:7.2f}s {100 * secs / total:5.1f}% {self.c[key]:7.2f}s "
+                         f"{self.rss0.get(key, 0):6.0f}>{self.rss.get(key, 0):6.0f}  x{self.n[key]:<3d} {key}")
         rest, rest_cpu = total - sum(self.t.values()), total_cpu - sum(self.c.values())
-        lines.append(f"    {rest:7.2f}s {100 * rest / total:5.1f}% {rest_cpu:7.2f}s        (Dagster, Python and the rest)")
+        lines.append(f"    {rest:7.2f}s {100 * rest / total:5.1f}% {rest_cpu:7.2f}s "
+                     f"{'':6s}>{self.rss.get('(between calls)', 0):6.0f}        (Dagster, Python and the rest)")
         return lines
 
 
@@ -473,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def build_setup(setup: "Lake", args, rng: np.random.Generator) -> tuple[int, int]:
+def build_setup(setup: Lake, args, rng: np.random.Generator, phases: Phases) -> tuple[int, int]:
     """Land the full load, sync it (not timed), land the CDC batch; the expected end state."""
     if setup.root.exists():
         shutil.rmtree(setup.root)
@@ -482,11 +515,15 @@ def build_setup(setup: "Lake", args, rng: np.random.Generator) -> tuple[int, int
     t0 = time.perf_counter()
     initial_qty = write_full_load(setup.landing, args.n, rng, args.load_file_rows)
     say(f"setup: full load of {args.n} rows landed in {time.perf_counter() - t0:.1f}s")
-    t0 = time.perf_counter()
     lines: list[str] = []
-    setup.sync(lines, checks=False)
+    phases.reset()
+    secs, cpu, _ = setup.sync(lines, checks=False)
     rows, qsum, nfiles = bronze_state(setup.path("bronze"))
-    say(f"setup: full-load sync in {time.perf_counter() - t0:.1f}s: bronze {rows} rows in {nfiles} file(s)")
+    say(f"setup: full-load sync in {secs:.1f}s (cpu {cpu:.1f}s): bronze {rows} rows in {nfiles} file(s); "
+        f"peak RSS {peak_rss_mb():.0f} MB")
+    if phases.installed:
+        for line in phases.report(secs, cpu):
+            say(line)
     if rows != args.n or qsum != int(initial_qty.sum()):
         raise SystemExit(f"FAIL: bronze after the full load has {rows} rows, qty sum {qsum}; "
                          f"expected {args.n}, {int(initial_qty.sum())}")
@@ -509,24 +546,25 @@ def _run(args, work: Path, rng: np.random.Generator) -> int:
     ident = {"n": args.n, "m": args.m, "seed": args.seed, "load_file_rows": args.load_file_rows,
              "cdc_file_rows": args.cdc_file_rows}
     local_spark()  # start the engine outside the timings
+    phases = Phases()
+    if not args.no_phases:
+        phases.install()
     if args.reuse and marker.exists() and json.loads(marker.read_text()).get("ident") == ident:
         want_rows, want_qty = json.loads(marker.read_text())["want"]
         say(f"setup: reusing {setup.root}; bronze must end with {want_rows} rows")
     else:
-        want_rows, want_qty = build_setup(setup, args, rng)
+        want_rows, want_qty = build_setup(setup, args, rng, phases)
         marker.write_text(json.dumps({"ident": ident, "want": [want_rows, want_qty]}))
     say(f"setup: peak RSS so far {peak_rss_mb():.0f} MB")
 
     peak = peak_rss_mb()
-    phases = Phases()
-    if not args.no_phases:
-        phases.install()
     results = []
     for r in range(1, args.runs + 1):
         lake = Lake(work / f"run{r}")
         if lake.root.exists():
             shutil.rmtree(lake.root)
         shutil.copytree(setup.root, lake.root)
+        os.sync()  # no write-back of the copy during the timings
         before = bronze_files(lake.path("bronze"))
         floor, floor_cpu = floor_seconds(before, work / f"floor{r}")
         shutil.rmtree(work / f"floor{r}", ignore_errors=True)

@@ -218,6 +218,7 @@ def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: d
             result.failures += fails
             failed = _not_done(res, graph, keys)
             failed_raw |= failed if failed or res.success else set(keys)
+            del res  # it holds every step output: the raw rows, until the next run otherwise
     raw_keys = {k for k in graph.get_all_asset_keys() if k.path[0] == "raw"}
     blocked: set[dg.AssetKey] = set()
     for k in failed_raw:

