@@ -33,19 +33,27 @@ def raw_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition]:
     return [no_change_held_twice]
 
 
+def _primary_key_unique(layer: str, source: Source, table: Table) -> dg.AssetChecksDefinition:
+    keys = table.primary_key
+
+    @dg.asset_check(asset=asset_key(layer, source.name, table.name), name="primary_key_unique", blocking=True,
+                    description=f"No two rows share ({', '.join(keys)}).")
+    def primary_key_unique(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
+        path = lake.table(layer, source.name, table.name)
+        if not delta.exists(path):
+            return _missing(path)
+        dups = delta.read(spark.session(), path).groupBy(*keys).count().where("count > 1").count()
+        return dg.AssetCheckResult(passed=dups == 0, metadata={"duplicate_keys": dups})
+
+    return primary_key_unique
+
+
 def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition]:
     key = asset_key("bronze", source.name, table.name)
     keys = table.primary_key
     kcols = ", ".join(quote(k) for k in keys)
 
-    @dg.asset_check(asset=key, name="primary_key_unique", blocking=True,
-                    description=f"No two rows share ({', '.join(keys)}).")
-    def primary_key_unique(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
-        path = lake.table("bronze", source.name, table.name)
-        if not delta.exists(path):
-            return _missing(path)
-        dups = delta.read(spark.session(), path).groupBy(*keys).count().where("count > 1").count()
-        return dg.AssetCheckResult(passed=dups == 0, metadata={"duplicate_keys": dups})
+    primary_key_unique = _primary_key_unique("bronze", source, table)
 
     @dg.asset_check(asset=key, name="primary_key_not_null", blocking=True,
                     description=f"No row has a null in ({', '.join(keys)}).")
@@ -80,16 +88,8 @@ def silver_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
     from lake_assets.defs.silver.assets import quarantine_name
 
     key = asset_key("silver", source.name, table.name)
-    keys = table.primary_key
 
-    @dg.asset_check(asset=key, name="primary_key_unique", blocking=True,
-                    description=f"No two rows share ({', '.join(keys)}): duplicates are impossible in silver.")
-    def primary_key_unique(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
-        path = lake.table("silver", source.name, table.name)
-        if not delta.exists(path):
-            return _missing(path)
-        dups = delta.read(spark.session(), path).groupBy(*keys).count().where("count > 1").count()
-        return dg.AssetCheckResult(passed=dups == 0, metadata={"duplicate_keys": dups})
+    primary_key_unique = _primary_key_unique("silver", source, table)
 
     @dg.asset_check(asset=key, name="quarantine_rate_below_threshold", blocking=True,
                     description=f"At most {table.max_quarantine_rate:.1%} of the rows are quarantined.")
