@@ -49,7 +49,7 @@ def test_bronze_checks_fail_on_a_duplicate_a_null_key_and_a_missing_row(synced, 
     path = str(synced.path("bronze", "s", "a"))
     bronze = delta.read(spark, path)
     dup = bronze.where("id = 1")
-    null_key = bronze.where("id = 2").selectExpr(*[f"CAST(NULL AS BIGINT) AS id" if c == "id" else c for c in bronze.columns])
+    null_key = bronze.where("id = 2").selectExpr(*["CAST(NULL AS BIGINT) AS id" if c == "id" else c for c in bronze.columns])
     dup.unionByName(null_key).write.format("delta").mode("append").save(path)
     spark.sql(f"DELETE FROM delta.`{path}` WHERE id = 5").collect()
     checks = _checks(synced)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 
 import pyarrow as pa
-import pytest
 
 from lake_assets.keys import asset_key
 from lake_assets_tests.assets._lake import (
