@@ -17,8 +17,7 @@ from pyspark.sql import types as ST
 from lake_assets.lib import delta
 from lake_assets.lib.delta import quote
 
-# Columns of raw that bronze does not keep (bronze keeps the source's columns plus these).
-BRONZE_META = ("_commit_ts", "_seq")
+# Columns of raw that bronze does not keep (bronze keeps the source's columns, `_commit_ts`, `_seq`).
 RAW_ONLY = ("_op", "_source_file", "_file_pos", "_file_date")
 
 
@@ -43,6 +42,14 @@ def _bronze_schema(changes: ST.StructType) -> ST.StructType:
 def _tomb_schema(changes: ST.StructType, keys: tuple[str, ...]) -> ST.StructType:
     by = {f.name: f for f in changes.fields}
     return ST.StructType([by[k] for k in keys] + [ST.StructField("_seq", ST.StringType(), True)])
+
+
+def _split_columns(bronze_schema: ST.StructType, present: list[str]) -> tuple[list[str], list[str]]:
+    """(bronze's columns the batch has, bronze's columns it lacks): a column dropped at the
+    source is set to null by an update rather than keeping a value it no longer has."""
+    have = set(present)
+    return ([f.name for f in bronze_schema.fields if f.name in have],
+            [f.name for f in bronze_schema.fields if f.name not in have])
 
 
 def ensure_tables(
@@ -97,10 +104,8 @@ def apply_changes(
         return ApplyStats(n_changes, 0)
     view = f"_lake_batch_{abs(hash((bronze, batch_path))) % 10**9}"
     batch.createOrReplaceTempView(view)
-    cols = [f.name for f in bronze_schema.fields if f.name in batch.columns]
+    cols, missing = _split_columns(bronze_schema, batch.columns)
     set_clause = ", ".join(f"t.{quote(c)} = s.{quote(c)}" for c in cols)
-    # Columns bronze has that this batch lacks (a column dropped at the source) become null.
-    missing = [f.name for f in bronze_schema.fields if f.name not in batch.columns]
     if missing:
         set_clause += ", " + ", ".join(f"t.{quote(c)} = NULL" for c in missing)
     ins_cols = ", ".join(quote(c) for c in cols)
@@ -170,11 +175,9 @@ def _apply_in_process(
     applied = batch.count_rows()
     if applied == 0:
         return ApplyStats(n_changes, 0)
-    cols = [f.name for f in bronze_schema.fields if f.name in batch.schema.names]
-    missing = [f.name for f in bronze_schema.fields if f.name not in batch.schema.names]
+    cols, missing = _split_columns(bronze_schema, batch.schema.names)
     on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
     updates = {quote(c): f"s.{quote(c)}" for c in cols}
-    # Columns bronze has that this batch lacks (a column dropped at the source) become null.
     updates.update({quote(c): "NULL" for c in missing})
     (
         DeltaTable(bronze)
