@@ -5,7 +5,7 @@ from typing import Any
 
 import dagster as dg
 
-from lake_assets.catalog import Source
+from lake_assets.catalog import Source, load_catalog
 from lake_assets.keys import asset_key
 from lake_assets.lib import delta, fingerprint, shop_gold
 from lake_assets.resources.io_manager import PARTITION_COLUMN, WRITE_MODE
@@ -54,12 +54,9 @@ def dates_to_recompute(name: str, spark, lake: LakeResource, source: Source) -> 
 
 
 def _plan(node, settings, spark):
-    from lake_assets.resources.lake import LakeResource as _Lake
-    from lake_assets.catalog import load_catalog
-
     _, source_name, name = node.key.path
     source = load_catalog(settings.sources).source(source_name)
-    return dates_to_recompute(name, spark, _Lake(root=settings.lake_root), source)
+    return dates_to_recompute(name, spark, LakeResource(root=settings.lake_root), source)
 
 
 planner("shop_gold_dates")(_plan)
