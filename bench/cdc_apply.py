@@ -446,6 +446,11 @@ class Phases:
         self.wrap(cdf.DataFrame, "schema", "schema")
         self.wrap(crw.DataFrameWriter, "save", "write.save")
         self.wrap(lraw, "read_changes", "landing read")
+        from lake_assets.lib import cdc as lcdc
+        from lake_assets.resources import io_manager as lio
+
+        self.wrap(lcdc, "_stage_fresh", "arrow batch")
+        self.wrap(lio, "stage_local_rows", "stage rows")
         from deltalake.table import TableMerger
 
         self.wrap(TableMerger, "execute", "delta-rs merge")

@@ -8,8 +8,15 @@ neither resurrect a deleted key nor overwrite a newer row, and re-applying a bat
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as ST
@@ -19,6 +26,26 @@ from lake_assets.lib.delta import quote
 
 # Columns of raw that bronze does not keep (bronze keeps the source's columns, `_commit_ts`, `_seq`).
 RAW_ONLY = ("_op", "_source_file", "_file_pos", "_file_date")
+
+
+@dataclass(frozen=True)
+class ChangeBatch:
+    """What a bronze run applies: raw's changes at `raw_version` in the partitions `days` of
+    `partition_column` (ISO dates; all of raw when None, none when empty)."""
+
+    raw_path: str
+    raw_version: int
+    partition_column: str
+    days: tuple[str, ...] | None = None
+
+    def frame(self, spark: SparkSession) -> DataFrame:
+        raw = delta.read(spark, self.raw_path, version=self.raw_version)
+        if self.days is None:
+            return raw
+        if not self.days:
+            return raw.limit(0)
+        days = ", ".join(f"DATE'{d}'" for d in self.days)
+        return raw.where(f"{quote(self.partition_column)} IN ({days})")
 
 
 @dataclass(frozen=True)
@@ -70,7 +97,7 @@ def ensure_tables(
 
 def apply_changes(
     spark: SparkSession,
-    changes: DataFrame,
+    batch: ChangeBatch,
     *,
     bronze: str,
     tombstones: str,
@@ -79,8 +106,13 @@ def apply_changes(
     name: str,
 ) -> ApplyStats:
     """MERGE a batch of raw changes into bronze (and its tombstones)."""
+    changes = batch.frame(spark)
     ensure_tables(spark, bronze, tombstones, changes.schema, keys, name)
     bronze_schema = delta.schema_of(spark, bronze)
+    if merges_in_process(spark, bronze):
+        staged = _stage_fresh(batch, tombstones, batch_path, keys, bronze)
+        if staged is not None:
+            return _merge_in_process(staged, bronze, tombstones, batch_path, bronze_schema, keys)
     n_changes = changes.count()
     if n_changes == 0:
         return ApplyStats(0, 0)
@@ -93,8 +125,6 @@ def apply_changes(
         "t._seq IS NULL OR s._seq > t._seq"
     ).select("s.*")
     fresh = delta.conform_to(fresh, bronze_schema)
-    if merges_in_process(spark, bronze):
-        return _apply_in_process(fresh, n_changes, bronze, tombstones, batch_path, bronze_schema, keys)
     # Materialize the deduplicated batch once: both MERGEs read it, and a MERGE fed from a
     # window-function plan recomputes it per pass (measured: ~2.6x slower at 5M rows).
     fresh.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(batch_path)
@@ -128,14 +158,14 @@ def apply_changes(
     return ApplyStats(n_changes, applied)
 
 
-# -- the embedded engine: the same MERGEs, run by delta-rs -----------------------------------
+# -- the embedded engine on a local lake: the batch by arrow, the MERGEs by delta-rs ----------
 # Sail (0.7) plans a MERGE INTO as four full outer joins of the whole target with the source,
 # each scanning every column of every file: measured 4 times the cost of one pass, whatever the
-# batch. With the embedded engine on a local lake, the engine computes the deduplicated batch
-# once (into parquet files, read back as arrow) and delta-rs runs the same two MERGEs (same
-# conditions, same clause order, one commit each, its own conflict check): one pass over
-# bronze. A lake on S3 keeps the SQL MERGE (its commits there are the engine's), as do all
-# other engines.
+# batch. With the embedded engine on a local lake, arrow computes the deduplicated batch from
+# raw's files (listed by delta-rs) into a parquet file, and delta-rs runs the same two MERGEs
+# from it (same conditions, same clause order, one commit each, its own conflict check): one
+# pass over bronze. A lake on S3 keeps the SQL MERGE (its commits there are the engine's), as
+# do all other engines, and so does a batch arrow cannot take (see _stage_fresh).
 
 
 def merges_in_process(spark: SparkSession, bronze: str) -> bool:
@@ -145,36 +175,102 @@ def merges_in_process(spark: SparkSession, bronze: str) -> bool:
     return spark is getattr(engine, "_session", None) and not storage.is_s3(bronze)
 
 
-def _apply_in_process(
-    fresh: DataFrame,
-    n_changes: int,
+def _run_starts(sorted_keys: pa.Table) -> np.ndarray:
+    """For rows sorted by key: True where a row's key differs from the row before (nulls equal)."""
+    n = sorted_keys.num_rows
+    starts = np.ones(n, dtype=bool)
+    if n > 1:
+        differs = np.zeros(n - 1, dtype=bool)
+        for column in sorted_keys.columns:
+            a, b = column.slice(1), column.slice(0, n - 1)
+            ne = pc.coalesce(pc.not_equal(a, b), pc.not_equal(pc.is_null(a), pc.is_null(b)))
+            differs |= ne.to_numpy()
+        starts[1:] = differs
+    return starts
+
+
+def _stage_fresh(
+    batch: ChangeBatch, tombstones: str, batch_path: str, keys: tuple[str, ...], bronze: str
+) -> tuple[int, int] | None:
+    """Write the batch's newest change per key, where newer than the key's tombstone, as one
+    parquet file under `batch_path`: (changes in the batch, rows written). The same rows as the
+    engine's window and join above, in two passes over raw's files: the keys and `_seq` of the
+    whole batch, then from each file only its rows that won. None (the engine's path then) where
+    raw's files alone are not the table (a reader feature) or raw holds one change twice."""
+    # What arrow's allocator kept from the runs before (the landed rows of raw) goes back first.
+    pa.default_memory_pool().release_unused()
+    listed = delta.local_data_files(batch.raw_path, batch.raw_version)
+    tomb_listed = delta.local_data_files(tombstones)
+    if listed is None or tomb_listed is None:
+        return None
+    schema, files = listed
+    if batch.days is not None:
+        days = set(batch.days)
+        files = {f: p for f, p in files.items() if str(p.get(batch.partition_column))[:10] in days}
+    files = sorted(files)
+    # Pass 1: keys and _seq of every change, with where it is (file, row); the newest per key.
+    id_cols = [*keys, "_seq"]
+    id_schema = pa.schema([schema.field(c) for c in id_cols])
+    parts = []
+    for i, f in enumerate(files):
+        t = pads.dataset(f, schema=id_schema, format="parquet").to_table()
+        parts.append(t.append_column("_file", pa.array(np.full(t.num_rows, i, dtype=np.int32)))
+                     .append_column("_row", pa.array(np.arange(t.num_rows, dtype=np.int64))))
+    ids = pa.concat_tables(parts) if parts else None
+    n = ids.num_rows if ids is not None else 0
+    if n == 0:
+        return 0, 0
+    del parts
+    ids = ids.take(pc.sort_indices(ids, [(k, "ascending") for k in keys] + [("_seq", "descending")]))
+    starts = _run_starts(ids.select(list(keys)))
+    seq = ids.column("_seq")
+    if n > 1 and (~starts[1:] & pc.fill_null(pc.equal(seq.slice(1), seq.slice(0, n - 1)), False).to_numpy()).any():
+        return None
+    latest = ids.filter(pa.array(starts))
+    del ids, seq
+    tomb_schema, tomb_files = tomb_listed
+    if tomb_files:
+        tomb = pads.dataset(sorted(tomb_files), schema=tomb_schema, format="parquet").to_table(columns=id_cols)
+        tomb = tomb.rename_columns([*keys, "_tomb_seq"])
+        tomb = tomb.cast(pa.schema([latest.schema.field(k) for k in keys] + [tomb.schema.field("_tomb_seq")]))
+        latest = latest.join(tomb, list(keys), join_type="left outer")
+        newer = pc.or_kleene(pc.is_null(latest.column("_tomb_seq")), pc.greater(latest.column("_seq"), latest.column("_tomb_seq")))
+        latest = latest.filter(newer)
+    if latest.num_rows == 0:
+        return n, 0
+    # Pass 2: file by file, the full rows of those changes, in bronze's types.
+    latest = latest.select(["_file", "_row"]).sort_by([("_file", "ascending"), ("_row", "ascending")])
+    which = latest.column("_file").to_numpy()
+    rows = latest.column("_row").to_numpy()
+    bounds = np.searchsorted(which, np.arange(len(files) + 1))
+    bronze_types = pa.schema(DeltaTable(bronze).schema().to_arrow())
+    cols = [f.name for f in schema if f.name not in RAW_ONLY or f.name == "_op"]
+    out = pa.schema([bronze_types.field(c) if c in bronze_types.names else schema.field(c) for c in cols])
+    read_schema = pa.schema([schema.field(c) for c in cols])
+    os.makedirs(batch_path, exist_ok=True)
+    # Read once, right away, then deleted: no dictionary, not compressed.
+    with pq.ParquetWriter(os.path.join(batch_path, "part-00000.parquet"), out, use_dictionary=False, compression="none") as w:
+        for i, f in enumerate(files):
+            if bounds[i] == bounds[i + 1]:
+                continue
+            t = pads.dataset(f, schema=read_schema, format="parquet").to_table()
+            w.write_table(t.take(rows[bounds[i] : bounds[i + 1]]).cast(out))
+    return n, latest.num_rows
+
+
+def _merge_in_process(
+    staged: tuple[int, int],
     bronze: str,
     tombstones: str,
     batch_path: str,
     bronze_schema: ST.StructType,
     keys: tuple[str, ...],
 ) -> ApplyStats:
-    import os
-
-    import pyarrow as pa
-    import pyarrow.dataset as pads
-    from deltalake import DeltaTable
-
-    # Memory the allocator of arrow kept from the runs before (the landed rows of raw): give
-    # it back before the engine dedupes and delta-rs merges, each with its own allocator.
-    pa.default_memory_pool().release_unused()
-    # The batch comes back through parquet files: the engine writes them in parallel, where
-    # toArrow() serializes the rows through one stream (measured: twice the cost).
-    fresh.write.mode("overwrite").parquet(batch_path)
-    # No fresh change (all older than the lake's rows or tombstones): the engine writes no
-    # file for no rows, not even the folder.
-    if not os.path.isdir(batch_path) or not any(n.endswith(".parquet") for n in os.listdir(batch_path)):
+    n_changes, applied = staged
+    if applied == 0:
         return ApplyStats(n_changes, 0)
     # Streamed to delta-rs, not held here whole (nor read ahead): the merge keeps its own copy.
     batch = pads.dataset(batch_path, format="parquet")
-    applied = batch.count_rows()
-    if applied == 0:
-        return ApplyStats(n_changes, 0)
     cols, missing = _split_columns(bronze_schema, batch.schema.names)
     on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
     updates = {quote(c): f"s.{quote(c)}" for c in cols}

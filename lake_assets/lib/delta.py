@@ -31,11 +31,32 @@ def version(path: str) -> int | None:
 
 def files_at(path: str, version: int | None = None) -> dict[str, dict]:
     """Data files of a version: path -> partition values."""
-    actions = _dt(path, version).get_add_actions(flatten=True)
+    return _add_files(_dt(path, version))
+
+
+def _add_files(table) -> dict[str, dict]:
+    actions = table.get_add_actions(flatten=True)
     cols = actions.schema.names
     paths = actions.column("path").to_pylist()
     parts = {c: actions.column(c).to_pylist() for c in cols if c.startswith("partition.")}
     return {p: {c[len("partition.") :]: parts[c][i] for c in parts} for i, p in enumerate(paths)}
+
+
+def local_data_files(path: str, version: int | None = None):
+    """(arrow schema of the columns in the data files, absolute path of each data file -> its
+    partition values) of a table on a local disk, or None when its files alone are not the
+    table: a reader feature (deletion vectors, column mapping) needs a Delta reader."""
+    import os
+    from urllib.parse import unquote
+
+    import pyarrow as pa
+
+    table = _dt(path, version)
+    if table.protocol().min_reader_version > 1:
+        return None
+    parts = set(table.metadata().partition_columns)
+    schema = pa.schema([f for f in pa.schema(table.schema().to_arrow()) if f.name not in parts])
+    return schema, {os.path.join(path, unquote(p)): v for p, v in _add_files(table).items()}
 
 
 def partitions_changed(path: str, since: int, column: str) -> set:

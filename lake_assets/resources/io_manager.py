@@ -13,7 +13,8 @@ idempotent), so a failed write leaves the table as it was.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import math
+import os
 
 import dagster as dg
 import pyarrow as pa
@@ -22,20 +23,13 @@ from pyspark.sql import functions as F
 
 from lake_assets.keys import state_path, table_path
 from lake_assets.lib import cdc, delta, storage
+from lake_assets.lib.cdc import ChangeBatch
 from lake_assets.lib.retry import with_commit_retry
 from lake_assets.resources.spark import SparkResource
 
 WRITE_MODE = "lake/write_mode"
 PARTITION_COLUMN = "lake/partition_column"
 PRIMARY_KEY = "lake/primary_key"
-
-
-@dataclass
-class ChangeBatch:
-    """What a CDC-applying asset returns: the new changes and how far into raw they reach."""
-
-    changes: DataFrame
-    raw_version: int | None
 
 
 def column_schema(schema) -> dg.TableSchema:
@@ -84,7 +78,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             def merge():
                 return cdc.apply_changes(
                     spark,
-                    obj.changes,
+                    obj,
                     bronze=path,
                     tombstones=state_path(self.root, source, table, "tombstones"),
                     batch_path=batch_path,
@@ -147,6 +141,14 @@ STAGE_LOCAL_ROWS_BYTES = 16 << 20
 STAGE_FILE_ROWS = 250_000
 
 
+def stage_file_rows(num_rows: int) -> int:
+    """Rows per staged file: at most STAGE_FILE_ROWS, and at least as many files as cores, so
+    the engine reads and writes them in parallel (measured: one file of 200k rows is written
+    by one core)."""
+    files = max(os.cpu_count() or 1, math.ceil(num_rows / STAGE_FILE_ROWS))
+    return max(1, math.ceil(num_rows / files))
+
+
 def _stageable(t: pa.DataType) -> bool:
     # Types that parquet holds as Spark Connect's arrow form of them, exactly.
     return (
@@ -192,8 +194,9 @@ def stage_local_rows(spark, df, staging: str, threshold: int = STAGE_LOCAL_ROWS_
     # Read once, right away, then deleted: no dictionary pages (measured: half the cost of
     # writing), and not compressed on a local disk.
     compression = "snappy" if storage.is_s3(staging) else "none"
-    for i, start in enumerate(range(0, rows.num_rows, STAGE_FILE_ROWS)):
-        pq.write_table(rows.slice(start, STAGE_FILE_ROWS), f"{base}/part-{i:05d}.parquet", filesystem=fs,
+    per_file = stage_file_rows(rows.num_rows)
+    for i, start in enumerate(range(0, rows.num_rows, per_file)):
+        pq.write_table(rows.slice(start, per_file), f"{base}/part-{i:05d}.parquet", filesystem=fs,
                        use_dictionary=False, compression=compression)
     return spark.read.parquet(staging)
 

@@ -24,32 +24,28 @@ AFTER_ANY_PARTITION = (
 ).with_label("after_any_raw_partition")
 
 
-def new_changes(spark, lake: LakeResource, source: str, table: str, log=None):
-    """(raw rows new since bronze last ran, raw version they reach); (None, None) without raw.
+def new_changes(spark, lake: LakeResource, source: str, table: str, log=None) -> ChangeBatch | None:
+    """The raw changes new since bronze last ran, up to raw's current version; None without raw.
 
     New means: in raw partitions whose files changed since the raw version bronze last
     consumed. A partition re-written whole comes back whole; re-applying is a no-op.
     """
     raw_path = lake.table("raw", source, table)
     if not delta.exists(raw_path):
-        return None, None
+        return None
     now = delta.version(raw_path)
     bronze_path = lake.table("bronze", source, table)
     mark = read_watermark(spark, lake.state(source, table, "watermark")) if delta.exists(bronze_path) else None
-    raw = delta.read(spark, raw_path, version=now)
     if mark is None or mark > now:
         if log:
             log.info(f"no watermark: applying all of raw at version {now}")
-        return raw, now
+        return ChangeBatch(raw_path, now, PARTITION_COL, None)
     if mark == now:
-        return raw.limit(0), now
+        return ChangeBatch(raw_path, now, PARTITION_COL, ())
     parts = sorted(str(p)[:10] for p in delta.partitions_changed(raw_path, mark, PARTITION_COL) if p is not None)
     if log:
         log.info(f"raw versions {mark}..{now}: {len(parts)} changed partition(s) {parts[:5]}{'...' if len(parts) > 5 else ''}")
-    if not parts:
-        return raw.limit(0), now
-    days = ", ".join(f"DATE'{p}'" for p in parts)
-    return raw.where(f"{PARTITION_COL} IN ({days})"), now
+    return ChangeBatch(raw_path, now, PARTITION_COL, tuple(parts))
 
 
 def bronze_asset(source: Source, table: Table) -> dg.AssetsDefinition:
@@ -75,12 +71,10 @@ def bronze_asset(source: Source, table: Table) -> dg.AssetsDefinition:
     )
     def _bronze(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource,
                 step_launcher: dg.ResourceParam[Any]):
-        session = spark.session()
-        changes, version = new_changes(session, lake, source.name, table.name, context.log)
-        if changes is None:
+        batch = new_changes(spark.session(), lake, source.name, table.name, context.log)
+        if batch is None:
             context.log.info(f"raw/{source.name}/{table.name} does not exist yet: nothing to apply")
-            return None
-        return ChangeBatch(changes=changes, raw_version=version)
+        return batch
 
     return _bronze
 
