@@ -221,7 +221,15 @@ def _stage_fresh(
     if n == 0:
         return 0, 0
     del parts
-    ids = ids.take(pc.sort_indices(ids, [(k, "ascending") for k in keys] + [("_seq", "descending")]))
+    # By key, newest first: _seq descending, then a stable sort by key (two one-level sorts
+    # measured half the cost of one sort on both).
+    newest_first = pc.array_sort_indices(ids.column("_seq"), order="descending")
+    by_key = ids.select(list(keys)).take(newest_first)
+    if len(keys) == 1:
+        by_key = pc.array_sort_indices(by_key.column(0))
+    else:
+        by_key = pc.sort_indices(by_key, [(k, "ascending") for k in keys])
+    ids = ids.take(newest_first.take(by_key))
     starts = _run_starts(ids.select(list(keys)))
     seq = ids.column("_seq")
     if n > 1 and (~starts[1:] & pc.fill_null(pc.equal(seq.slice(1), seq.slice(0, n - 1)), False).to_numpy()).any():
