@@ -214,8 +214,8 @@ def _stage_fresh(
     parts = []
     for i, f in enumerate(files):
         t = pads.dataset(f, schema=id_schema, format="parquet").to_table()
-        parts.append(t.append_column("_file", pa.array(np.full(t.num_rows, i, dtype=np.int32)))
-                     .append_column("_row", pa.array(np.arange(t.num_rows, dtype=np.int64))))
+        parts.append(t.append_column("_lake_file", pa.array(np.full(t.num_rows, i, dtype=np.int32)))
+                     .append_column("_lake_row", pa.array(np.arange(t.num_rows, dtype=np.int64))))
     ids = pa.concat_tables(parts) if parts else None
     n = ids.num_rows if ids is not None else 0
     if n == 0:
@@ -239,17 +239,18 @@ def _stage_fresh(
     tomb_schema, tomb_files = tomb_listed
     if tomb_files:
         tomb = pads.dataset(sorted(tomb_files), schema=tomb_schema, format="parquet").to_table(columns=id_cols)
-        tomb = tomb.rename_columns([*keys, "_tomb_seq"])
-        tomb = tomb.cast(pa.schema([latest.schema.field(k) for k in keys] + [tomb.schema.field("_tomb_seq")]))
+        tomb = tomb.rename_columns([*keys, "_lake_tomb_seq"])
+        tomb = tomb.cast(pa.schema([latest.schema.field(k) for k in keys] + [tomb.schema.field("_lake_tomb_seq")]))
         latest = latest.join(tomb, list(keys), join_type="left outer")
-        newer = pc.or_kleene(pc.is_null(latest.column("_tomb_seq")), pc.greater(latest.column("_seq"), latest.column("_tomb_seq")))
-        latest = latest.filter(newer)
+        tomb_seq = latest.column("_lake_tomb_seq")
+        latest = latest.filter(pc.or_kleene(pc.is_null(tomb_seq), pc.greater(latest.column("_seq"), tomb_seq)))
     if latest.num_rows == 0:
         return n, 0
     # Pass 2: file by file, the full rows of those changes, in bronze's types.
-    latest = latest.select(["_file", "_row"]).sort_by([("_file", "ascending"), ("_row", "ascending")])
-    which = latest.column("_file").to_numpy()
-    rows = latest.column("_row").to_numpy()
+    latest = latest.select(["_lake_file", "_lake_row"])
+    latest = latest.sort_by([("_lake_file", "ascending"), ("_lake_row", "ascending")])
+    which = latest.column("_lake_file").to_numpy()
+    rows = latest.column("_lake_row").to_numpy()
     bounds = np.searchsorted(which, np.arange(len(files) + 1))
     bronze_types = pa.schema(DeltaTable(bronze).schema().to_arrow())
     cols = [f.name for f in schema if f.name not in RAW_ONLY or f.name == "_op"]
@@ -257,12 +258,15 @@ def _stage_fresh(
     read_schema = pa.schema([schema.field(c) for c in cols])
     os.makedirs(batch_path, exist_ok=True)
     # Read once, right away, then deleted: no dictionary, not compressed.
-    with pq.ParquetWriter(os.path.join(batch_path, "part-00000.parquet"), out, use_dictionary=False, compression="none") as w:
+    staged = os.path.join(batch_path, "part-00000.parquet")
+    with pq.ParquetWriter(staged, out, use_dictionary=False, compression="none") as w:
         for i, f in enumerate(files):
             if bounds[i] == bounds[i + 1]:
                 continue
             t = pads.dataset(f, schema=read_schema, format="parquet").to_table()
             w.write_table(t.take(rows[bounds[i] : bounds[i + 1]]).cast(out))
+            del t
+    pa.default_memory_pool().release_unused()  # before delta-rs's merge takes its own memory
     return n, latest.num_rows
 
 

@@ -42,7 +42,8 @@ def change(a, b, op, seq, day, amount=None):
 
 # (a, b) keys, one with a null part; several changes a key, out of order across days.
 CHANGES = [
-    change(1, "x", "I", "01001", 1, "1.00"), change(1, "x", "U", "02003", 2, "1.50"), change(1, "x", "U", "02002", 2, "9.99"),
+    change(1, "x", "I", "01001", 1, "1.00"), change(1, "x", "U", "02003", 2, "1.50"),
+    change(1, "x", "U", "02002", 2, "9.99"),
     change(2, None, "I", "01002", 1, "2.00"), change(2, None, "U", "03001", 3, "2.25"),
     change(3, "y", "I", "01003", 1, "3.00"), change(3, "y", "D", "02001", 2),
     change(4, "z", "U", "03002", 3, "4.40"),  # older than its tombstone: dropped
@@ -108,9 +109,8 @@ def test_the_arrow_batch_is_the_engines(spark, tables, tmp_path, days):
 
 def test_a_column_added_later_is_null_in_older_files(spark, tables, tmp_path):
     raw, tomb, bronze = tables
-    newer = spark.createDataFrame(
-        [(*change(6, "w", "I", "04001", 4, "6.00"), "new")], ST.StructType([*RAW.fields, ST.StructField("note", ST.StringType())])
-    )
+    with_note = ST.StructType([*RAW.fields, ST.StructField("note", ST.StringType())])
+    newer = spark.createDataFrame([(*change(6, "w", "I", "04001", 4, "6.00"), "new")], with_note)
     newer.write.format("delta").mode("append").option("mergeSchema", "true").save(raw)
     delta.add_columns(spark, bronze, [ST.StructField("note", ST.StringType())])
     batch = cdc.ChangeBatch(raw, delta.version(raw), "_file_date", None)
