@@ -7,6 +7,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as ST
 
 from lake_assets.lib import storage
+from lake_assets.lib.retry import with_commit_retry
 
 
 class SchemaConflictError(ValueError):
@@ -77,6 +78,23 @@ def query(path: str, sql: str) -> list[tuple]:
     table = pa.table(QueryBuilder().register("t", _dt(path)).execute(sql).read_all())
     cols = [c.to_pylist() for c in table.columns]
     return list(zip(*cols)) if cols else []
+
+
+# replaceWhere of every row: an overwrite of the whole table that the engine checks against a
+# concurrent writer's commit (a plain overwrite of a new or empty table is not: both stay).
+ALL_ROWS = "true"
+
+
+def replace_all(spark: SparkSession, df: DataFrame, path: str) -> None:
+    """Overwrite the whole table with `df` (same schema), created empty first when absent:
+    one commit of the rows, which fails on a concurrent writer's commit rather than adding
+    to it (and is then run again: the rows do not depend on what the table held)."""
+    def write() -> None:
+        if not exists(path):
+            spark.createDataFrame([], df.schema).write.format("delta").mode("append").save(path)
+        df.write.format("delta").mode("overwrite").option("replaceWhere", ALL_ROWS).save(path)
+
+    with_commit_retry(write)
 
 
 def read(spark: SparkSession, path: str, version: int | None = None) -> DataFrame:

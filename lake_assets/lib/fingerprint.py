@@ -28,4 +28,4 @@ def stored(spark: SparkSession, path: str) -> str | None:
 
 
 def store(spark: SparkSession, path: str, value: str) -> None:
-    spark.createDataFrame([(value,)], "fingerprint string").write.format("delta").mode("overwrite").save(path)
+    delta.replace_all(spark, spark.createDataFrame([(value,)], "fingerprint string"), path)

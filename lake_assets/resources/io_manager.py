@@ -201,49 +201,46 @@ def stage_local_rows(spark, df, staging: str, threshold: int = STAGE_LOCAL_ROWS_
     return spark.read.parquet(staging)
 
 
-def write_frame(spark, df: DataFrame, path: str, name: str, mode: str, partition_column: str | None, predicate: str | None) -> None:
-    """One commit: overwrite the table, or replace the partitions `predicate` selects."""
-    exists = delta.exists(path)
-    if not exists and mode == "replace_partitions" and partition_column:
-        # Two runs creating the table at once: the embedded engine turns the losing create into
-        # an append or an overwrite (a partition held twice, or another run's partitions lost).
-        # Create it empty by an append (it creates the table or adds nothing), then replace the
-        # run's partitions like any other run, whose commit conflicts are detected and retried.
-        spark.createDataFrame([], df.schema).write.format("delta").mode("append") \
-            .option("mergeSchema", "true").partitionBy(partition_column).save(path)
-        exists = True
-    if exists:
+def write_frame(spark, df: DataFrame, path: str, name: str, mode: str, partition_column: str | None,
+                predicate: str | None) -> None:
+    """One commit: overwrite the table, or replace the partitions `predicate` selects.
+
+    Both are a replaceWhere overwrite of an existing table (`delta.ALL_ROWS` for the whole
+    table), the one kind of overwrite whose commit the embedded engine checks against another
+    writer's: a plain overwrite of a new or empty table that loses the race is committed as an
+    append, and both runs' rows stay (pinned in conformance/test_concurrency.py).
+    """
+    if not delta.exists(path):
+        # Created empty by an append: it creates the table, or adds nothing when another run
+        # created it first; the rows then go in like any other run's, conflicts detected.
+        create = spark.createDataFrame([], df.schema).write.format("delta").mode("append").option("mergeSchema", "true")
+        if mode == "replace_partitions" and partition_column:
+            create = create.partitionBy(partition_column)
+        create.save(path)
+    current = delta.schema_of(spark, path)
+    if mode == "overwrite" and {f.name for f in current.fields} - set(df.columns):
+        # Columns gone from a recomputed table: its schema is replaced, which only a plain
+        # overwrite does (not checked against a concurrent writer; a catalog change is rare).
+        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+        return
+    added = delta.check_compatible(current, df.schema, name)
+    if added:
+        # The engine cannot evolve a schema in a replaceWhere overwrite ("schema evolution not
+        # yet implemented"): add new columns first (an empty mergeSchema append).
+        delta.add_columns(spark, path, added)
         current = delta.schema_of(spark, path)
-        added = delta.check_compatible(current, df.schema, name)
-        if mode == "replace_partitions":
-            # The engine cannot evolve a schema in a replaceWhere overwrite ("schema evolution not
-            # yet implemented"): add new columns first (an empty mergeSchema append), then write
-            # exactly the table's columns, null where the rows lack one (a day landed before it).
-            if added:
-                delta.add_columns(spark, path, added)
-                current = delta.schema_of(spark, path)
-            df = delta.conform_to(df, current)
-            df = df.select(*[
-                df[f.name] if f.name in df.columns else F.lit(None).cast(f.dataType).alias(f.name)
-                for f in current.fields
-            ])
-        elif not added:
-            df = delta.conform_to(df, current)
-    writer = df.write.format("delta").mode("overwrite")
-    if mode == "replace_partitions":
-        if not exists:
-            # A new table: replaceWhere needs an existing log, and there is nothing to keep.
-            writer = writer.partitionBy(partition_column) if partition_column else writer
-        else:
-            writer = writer.option("mergeSchema", "true")
-            if predicate:
-                # The embedded engine does not reject rows outside replaceWhere (it appends
-                # them to other partitions; pinned in conformance): keep only the run's rows.
-                writer = df.where(predicate).write.format("delta").mode("overwrite").option("mergeSchema", "true")
-                writer = writer.option("replaceWhere", predicate)
-    else:
-        writer = writer.option("overwriteSchema", "true")
-    writer.save(path)
+    # Exactly the table's columns, null where the rows lack one (a day landed before it).
+    df = delta.conform_to(df, current)
+    df = df.select(*[
+        df[f.name] if f.name in df.columns else F.lit(None).cast(f.dataType).alias(f.name)
+        for f in current.fields
+    ])
+    where = predicate if mode == "replace_partitions" and predicate else delta.ALL_ROWS
+    if where != delta.ALL_ROWS:
+        # The embedded engine does not reject rows outside replaceWhere (it appends them to
+        # other partitions; pinned in conformance): keep only the run's rows.
+        df = df.where(where)
+    df.write.format("delta").mode("overwrite").option("replaceWhere", where).save(path)
 
 
 def remove_tree(path: str) -> None:
@@ -255,7 +252,7 @@ def remove_tree(path: str) -> None:
 
 
 def write_watermark(spark, path: str, raw_version: int) -> None:
-    spark.createDataFrame([(raw_version,)], "raw_version bigint").write.format("delta").mode("overwrite").save(path)
+    delta.replace_all(spark, spark.createDataFrame([(raw_version,)], "raw_version bigint"), path)
 
 
 def read_watermark(spark, path: str) -> int | None:

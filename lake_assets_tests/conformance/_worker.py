@@ -4,6 +4,10 @@
     python _worker.py checkpoint <table>              localCheckpoint / cache over a Delta read
     python _worker.py append <table> <tag> <sync>     three appends, after the go signal
     python _worker.py merge <table> <tag> <sync>      one CDC-style MERGE, after the go signal
+    python _worker.py overwrite <table> <tag> <sync>  one overwrite of 10 rows, after the go signal
+                                                      (replaceWhere: LAKE_TEST_REPLACE_WHERE)
+    python _worker.py lake_overwrite <table> <tag> <sync>  the same through the lake's own
+                                                      write (io_manager.write_frame, retried)
 
 Prints one JSON line with the outcome. <sync> is a folder: the worker creates ready-<tag>
 once its engine is up, then waits for a file named go, so that writers really overlap.
@@ -129,6 +133,31 @@ def merge(path: str, tag: str, sync: str) -> dict:
         "WHEN MATCHED THEN UPDATE SET w = s.w "
         "WHEN NOT MATCHED THEN INSERT (k, w) VALUES (s.k, s.w)"
     )
+    return {}
+
+
+def overwrite(path: str, tag: str, sync: str) -> dict:
+    """Overwrite the table (or create it) with keys 0..9 tagged <tag>."""
+    spark = _spark()
+    df = spark.createDataFrame([(k, tag) for k in range(10)], "k bigint, w string")
+    spark.range(1).collect()
+    _wait_for_go(sync, tag)
+    writer = df.write.format("delta").mode("overwrite")
+    if os.environ.get("LAKE_TEST_REPLACE_WHERE"):
+        writer = writer.option("replaceWhere", os.environ["LAKE_TEST_REPLACE_WHERE"])
+    writer.save(path)
+    return {}
+
+
+def lake_overwrite(path: str, tag: str, sync: str) -> dict:
+    from lake_assets.lib.retry import with_commit_retry
+    from lake_assets.resources.io_manager import write_frame
+
+    spark = _spark()
+    df = spark.createDataFrame([(k, tag) for k in range(10)], "k bigint, w string")
+    spark.range(1).collect()
+    _wait_for_go(sync, tag)
+    with_commit_retry(lambda: write_frame(spark, df, path, "t", "overwrite", None, None))
     return {}
 
 
