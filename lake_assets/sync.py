@@ -1,9 +1,9 @@
 """`lake-assets sync`: everything landed and not yet in the lake, through the same definitions.
 
 Plan: for each source, the raw partitions whose landed files differ from what raw holds (one
-run per contiguous range of days, BackfillPolicy.single_run); then one run of every other
-asset downstream (bronze, silver, unpartitioned gold) with their checks; then the partitioned
-assets downstream of raw, for the partitions their own planners name. Runs go into the
+run per contiguous range of days, BackfillPolicy.single_run), the last of these runs together
+with every other asset downstream (bronze, silver, unpartitioned gold) and their checks; then
+the partitioned assets downstream of raw, for the partitions their own planners name. Runs go into the
 Dagster instance (DAGSTER_HOME when set), so the UI shows them.
 """
 
@@ -123,7 +123,17 @@ def _line(key: dg.AssetKey, mats: list, secs: float) -> str:
 _WRAPPERS = {"DagsterExecutionHandleOutputError", "DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError"}
 
 
-def _failures(result, name: str) -> list[str]:
+def _failures(result, names: dict[str, list[dg.AssetKey]], graph) -> list[str]:
+    """One line per failed step and per failed ERROR-severity check of a run, each starting with
+    the name (a run's label, or "downstream") of the assets it belongs to."""
+    by_key = {k: name for name, keys in names.items() for k in keys}
+    by_node = {graph.assets_def_for_key(k).node_def.name: name for k, name in by_key.items()}
+
+    def name_of_step(step_key: str) -> str:
+        # An asset's step is its node; a check's step is named after the asset's node.
+        owners = [node for node in by_node if step_key == node or step_key.startswith(node + "_")]
+        return by_node[max(owners, key=len)] if owners else "downstream"
+
     out = []
     for ev in result.all_events:
         if ev.event_type_value == "STEP_FAILURE":
@@ -138,18 +148,20 @@ def _failures(result, name: str) -> list[str]:
             head, sep, rest = text.partition(": ")
             if sep and "." in head and " " not in head:
                 text = rest
-            out.append(f"{name}: {ev.step_key} failed: {text}")
+            out.append(f"{name_of_step(ev.step_key)}: {ev.step_key} failed: {text}")
         elif ev.event_type_value == "ASSET_CHECK_EVALUATION" and not ev.event_specific_data.passed:
             d = ev.event_specific_data
             if d.severity == dg.AssetCheckSeverity.ERROR:
-                out.append(f"{name}: check {'/'.join(d.asset_key.path)}:{d.check_name} failed {dict((k, v.value) for k, v in d.metadata.items())}")
+                out.append(f"{by_key.get(d.asset_key, 'downstream')}: check {'/'.join(d.asset_key.path)}:{d.check_name} "
+                           f"failed {dict((k, v.value) for k, v in d.metadata.items())}")
     return out
 
 
 def _not_done(result, graph, keys) -> set[dg.AssetKey]:
-    """Assets of a run whose step failed, or whose blocking check did not pass."""
-    failed_steps = {ev.step_key for ev in result.all_events if ev.event_type_value == "STEP_FAILURE"}
-    out = {k for k in keys if graph.assets_def_for_key(k).node_def.name in failed_steps}
+    """Assets of a run whose step did not succeed (failed, or skipped after an upstream step
+    failed), or whose blocking check did not pass."""
+    succeeded = {ev.step_key for ev in result.all_events if ev.event_type_value == "STEP_SUCCESS"}
+    out = {k for k in keys if graph.assets_def_for_key(k).node_def.name not in succeeded}
     for ev in result.all_events:
         if ev.event_type_value == "ASSET_CHECK_EVALUATION":
             d = ev.event_specific_data
@@ -165,7 +177,6 @@ def run(
     say: Printer,
     label: str,
     tags: dict[str, str] | None = None,
-    partition_key: str | None = None,
 ):
     from dagster._core.utils import make_new_run_id
 
@@ -180,7 +191,6 @@ def run(
             instance=instance,
             asset_selection=selection,
             tags={"lake/trigger": "sync", **(tags or {})},
-            partition_key=partition_key,
             raise_on_error=False,
             run_id=run_id,
             # Dagster's console log is for the UI; sync prints its own one line per asset.
@@ -195,8 +205,8 @@ def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: d
     result = SyncResult()
     graph = defs.resolve_asset_graph()
     spark = defs.resources["spark"].session() if "spark" in defs.resources else local_spark()
-    failed_raw: set[dg.AssetKey] = set()
     started = time.monotonic()
+    raw_runs: list[tuple[str, list[dg.AssetKey], dt.date, dt.date]] = []
     for source in catalog.sources:
         pending = rawlib.pending_days(settings.landing, settings.lake_root, source)
         if not pending:
@@ -206,43 +216,53 @@ def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: d
         for first, last in contiguous_ranges(all_days):
             tables = [t for t, days in pending.items() if any(first <= d <= last for d in days)]
             keys = [asset_key("raw", source.name, t) for t in tables]
-            label = f"raw/{source.name}: {len(tables)} table(s), {first}..{last}"
-            if first == last:
-                res = run(defs, keys, instance, say, label, partition_key=first.isoformat())
-            else:
-                res = run(defs, keys, instance, say, label, tags={
-                    ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-                    ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
-                })
-            fails = _failures(res, label)
-            result.failures += fails
-            failed = _not_done(res, graph, keys)
-            failed_raw |= failed if failed or res.success else set(keys)
-            del res  # it holds every step output: the raw rows, until the next run otherwise
+            raw_runs.append((f"raw/{source.name}: {len(tables)} table(s), {first}..{last}", keys, first, last))
     raw_keys = {k for k in graph.get_all_asset_keys() if k.path[0] == "raw"}
+    rest = [k for k in graph.get_all_asset_keys() if k not in raw_keys and graph.get(k).is_materializable]
+    downstream = [k for k in rest if graph.get(k).partitions_def is None]
+    # Each raw run but the last on its own; the last one together with everything downstream
+    # (one run less: a run costs ~0.25 s of Dagster's own work), in which Dagster skips what is
+    # downstream of a raw step that fails or a blocking check that does not pass.
+    failed_raw: set[dg.AssetKey] = set()
+    for label, keys, first, last in raw_runs[:-1]:
+        res = run(defs, keys, instance, say, label, tags=_range_tags(first, last))
+        result.failures += _failures(res, {label: keys}, graph)
+        failed_raw |= _not_done(res, graph, keys)
+        del res  # it holds every step output until the next run otherwise
     blocked: set[dg.AssetKey] = set()
     for k in failed_raw:
         blocked |= set(dg.AssetSelection.assets(k).downstream().resolve(graph)) - {k}
-    rest = [k for k in graph.get_all_asset_keys() if k not in raw_keys and k not in blocked and graph.get(k).is_materializable]
-    unpartitioned = [k for k in rest if graph.get(k).partitions_def is None]
-    partitioned = [k for k in rest if graph.get(k).partitions_def is not None]
     if blocked:
         say(f"skipping {len(blocked)} asset(s) downstream of failed raw: {', '.join('/'.join(k.path) for k in sorted(blocked, key=str)[:6])}")
-    if unpartitioned:
-        res = run(defs, sorted(unpartitioned, key=lambda k: k.path), instance, say, f"bronze, silver, gold: {len(unpartitioned)} asset(s)")
-        result.failures += _failures(res, "downstream")
-        stopped = _not_done(res, graph, unpartitioned)
-        held_back = {k for k in partitioned if set(dg.AssetSelection.assets(k).upstream().resolve(graph)) & stopped}
-        if held_back:
-            say(f"skipping {', '.join('/'.join(k.path) for k in sorted(held_back, key=str))}: an upstream asset failed or a blocking check did not pass")
-        partitioned = [k for k in partitioned if k not in held_back]
+    downstream = sorted((k for k in downstream if k not in blocked), key=lambda k: k.path)
+    partitioned = [k for k in rest if graph.get(k).partitions_def is not None and k not in blocked]
+    stopped = set(failed_raw)
+    if raw_runs or downstream:
+        label, keys, tags = "", [], None
+        if raw_runs:
+            label, keys, first, last = raw_runs[-1]
+            tags = _range_tags(first, last)
+        down_label = f"bronze, silver, gold: {len(downstream)} asset(s)"
+        res = run(defs, keys + downstream, instance, say,
+                  f"{label}; then {down_label}" if label and downstream else label or down_label, tags=tags)
+        result.failures += _failures(res, {label: keys, "downstream": downstream}, graph)
+        stopped |= _not_done(res, graph, keys + downstream)
+        del res
+    held_back = {k for k in partitioned if set(dg.AssetSelection.assets(k).upstream().resolve(graph)) & stopped}
+    if held_back:
+        say(f"skipping {', '.join('/'.join(k.path) for k in sorted(held_back, key=str))}: an upstream asset failed or a blocking check did not pass")
+    partitioned = [k for k in partitioned if k not in held_back]
     for key in sorted(partitioned, key=lambda k: k.path):
         # Partitioned assets downstream of raw name the partitions a sync must recompute.
         days = planners.partitions_to_sync(graph.get(key), settings, spark)
         for first, last in contiguous_ranges(days):
             label = f"{'/'.join(key.path)}: {first}..{last}"
-            tags = {ASSET_PARTITION_RANGE_START_TAG: first.isoformat(), ASSET_PARTITION_RANGE_END_TAG: last.isoformat()}
-            res = run(defs, [key], instance, say, label, tags=tags)
-            result.failures += _failures(res, label)
+            res = run(defs, [key], instance, say, label, tags=_range_tags(first, last))
+            result.failures += _failures(res, {label: [key]}, graph)
     say(f"sync finished in {time.monotonic() - started:.1f}s with {len(result.failures)} failure(s)")
     return result
+
+
+def _range_tags(first: dt.date, last: dt.date) -> dict[str, str]:
+    """A run of the daily partitions first..last (one run, BackfillPolicy.single_run)."""
+    return {ASSET_PARTITION_RANGE_START_TAG: first.isoformat(), ASSET_PARTITION_RANGE_END_TAG: last.isoformat()}

@@ -44,6 +44,17 @@ def time_window_predicate(column: str, start: dt.datetime, end: dt.datetime) -> 
     return f"`{column}` >= DATE'{start.date().isoformat()}' AND `{column}` <= DATE'{last.isoformat()}'"
 
 
+class LocalRows:
+    """Rows made in this process (an arrow table), for the IO manager to write as a DataFrame.
+
+    The IO manager takes the rows out when it writes them: a run that keeps every step's output
+    in memory (an in-process run, as `lake-assets sync` makes) then keeps this empty shell, not
+    the rows, while the steps downstream run."""
+
+    def __init__(self, rows: pa.Table):
+        self.rows: pa.Table | None = rows
+
+
 class DeltaIOManager(dg.ConfigurableIOManager):
     """Writes and reads the lake's Delta tables under `root`."""
 
@@ -95,6 +106,12 @@ class DeltaIOManager(dg.ConfigurableIOManager):
                 write_watermark(spark, mark_path, obj.raw_version)
             extra = {"changes": stats.changes, "changes_applied": stats.applied, "raw_version": obj.raw_version}
         else:
+            if isinstance(obj, LocalRows):
+                rows, obj.rows = obj.rows, None  # taken: the run's captured output no longer holds them
+                if rows is None:
+                    raise dg.Failure(f"{name}: these rows were written already")
+                obj = spark.createDataFrame(rows)
+                del rows
             if not isinstance(obj, DataFrame):
                 raise dg.Failure(f"{name}: expected a Spark DataFrame, got {type(obj).__name__}")
             if mode not in ("overwrite", "replace_partitions"):

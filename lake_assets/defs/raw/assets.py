@@ -12,7 +12,7 @@ from lake_assets.catalog import Source, Table
 from lake_assets.keys import asset_key
 from lake_assets.lib import delta
 from lake_assets.lib.changes import LandedFileError
-from lake_assets.resources.io_manager import PARTITION_COLUMN, WRITE_MODE
+from lake_assets.resources.io_manager import PARTITION_COLUMN, WRITE_MODE, LocalRows
 from lake_assets.resources.lake import LakeResource, LandingResource
 from lake_assets.resources.spark import SparkResource
 
@@ -61,7 +61,7 @@ def raw_asset(source: Source, table: Table) -> dg.AssetsDefinition:
                 return None
             df = session.createDataFrame([], delta.schema_of(session, path))
         else:
-            df = session.createDataFrame(rows)
+            df = LocalRows(rows)
         context.add_output_metadata(
             {"files": len(files), "changes": rows.num_rows, "read_seconds": round(time.monotonic() - started, 2)}
         )
