@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 
@@ -53,22 +55,31 @@ def read_changes(
     fmt = FORMATS[source.format]
     parts: list[pa.Table] = []
     first_seen: dict[str, tuple[pa.DataType, str]] = {}
-    for i, f in enumerate(files):
-        rows = add_order_columns(fmt.read(source, table, fs, f), f)
-        for field in rows.schema:
-            prev = first_seen.get(field.name)
-            if prev is None:
-                first_seen[field.name] = (field.type, f.path)
-            elif T.widen(prev[0], field.type) is None:
-                raise LandedFileError(
-                    f"{f.path}: column {field.name!r} of table {source.name}.{table.name} has type "
-                    f"{T.spark_type_name(field.type)}, but {prev[1]} has {T.spark_type_name(prev[0])}"
-                )
-            else:
-                first_seen[field.name] = (T.widen(prev[0], field.type), prev[1])
-        parts.append(rows)
-        if progress and (i + 1) % 200 == 0:
-            progress(f"read {i + 1}/{len(files)} files of {source.name}.{table.name}")
+
+    def read(f: LandedFile) -> pa.Table:
+        return add_order_columns(fmt.read(source, table, fs, f), f)
+
+    # Files are parsed on all cores (arrow's kernels release the GIL); results come back in
+    # file order, so the first file that cannot be read is the one named.
+    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+    try:
+        for i, (f, rows) in enumerate(zip(files, pool.map(read, files))):
+            for field in rows.schema:
+                prev = first_seen.get(field.name)
+                if prev is None:
+                    first_seen[field.name] = (field.type, f.path)
+                elif T.widen(prev[0], field.type) is None:
+                    raise LandedFileError(
+                        f"{f.path}: column {field.name!r} of table {source.name}.{table.name} has type "
+                        f"{T.spark_type_name(field.type)}, but {prev[1]} has {T.spark_type_name(prev[0])}"
+                    )
+                else:
+                    first_seen[field.name] = (T.widen(prev[0], field.type), prev[1])
+            parts.append(rows)
+            if progress and (i + 1) % 200 == 0:
+                progress(f"read {i + 1}/{len(files)} files of {source.name}.{table.name}")
+    finally:
+        pool.shutdown(cancel_futures=True)  # after a bad file, files not started are not read
     if not parts:
         return empty_changes(table)
     target = pa.schema([pa.field(n, t) for n, (t, _) in first_seen.items()])
