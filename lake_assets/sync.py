@@ -3,8 +3,8 @@
 Plan: for each source, the raw partitions whose landed files differ from what raw holds (one
 run per contiguous range of days, BackfillPolicy.single_run), the last of these runs together
 with every other asset downstream (bronze, silver, unpartitioned gold) and their checks; then
-the partitioned assets downstream of raw, for the partitions their own planners name. Runs go into the
-Dagster instance (DAGSTER_HOME when set), so the UI shows them.
+the partitioned assets downstream of raw, for the partitions their own planners name. Runs go
+into the Dagster instance (DAGSTER_HOME when set), so the UI shows them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The Delta IO manager: DataFrames out to <root>/<layer>/<source>/<table>, DataFrames back in.
+"""The Delta IO manager: DataFrames (or LocalRows) out to <root>/<layer>/<source>/<table>,
+DataFrames back in.
 
 How an output is written is declared on the asset, in its definition metadata:
 - `lake/write_mode: overwrite`            the whole table, one commit
@@ -7,7 +8,9 @@ How an output is written is declared on the asset, in its definition metadata:
 - `lake/write_mode: merge`                a CDC batch applied on `lake/primary_key` with deletes
                                           (see lake_assets.lib.cdc), then the batch's watermark
 Every write is one Delta commit (merge: bronze first, then tombstones, then the watermark, each
-idempotent), so a failed write leaves the table as it was.
+idempotent), so a failed write leaves the table as it was. A table that does not exist yet is
+first created empty (a commit of its schema, no rows), so that two runs creating it at once
+conflict instead of both adding their rows (see write_frame).
 """
 
 from __future__ import annotations
