@@ -54,7 +54,7 @@ class _Progress:
     def __init__(self, instance: dg.DagsterInstance, run_id: str, say: Printer):
         self.instance, self.run_id, self.say = instance, run_id, say
         self.stop = threading.Event()
-        self.seen = 0
+        self.cursor: str | None = None
         self.started: dict[str, float] = {}
         self.pending: dict[str, dict] = {}
         self.thread = threading.Thread(target=self._loop, daemon=True)
@@ -76,28 +76,36 @@ class _Progress:
                 pass
 
     def _drain(self):
-        records = self.instance.all_logs(self.run_id)
-        for rec in records[self.seen :]:
-            ev = rec.dagster_event
-            if ev is None:
-                continue
-            kind = ev.event_type_value
-            if kind == "STEP_START":
-                self.started[ev.step_key] = rec.timestamp
-            elif kind == "ASSET_MATERIALIZATION":
-                mat = ev.event_specific_data.materialization
-                self.pending.setdefault(ev.step_key, {}).setdefault(mat.asset_key, []).append(mat)
-            elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
-                secs = rec.timestamp - self.started.get(ev.step_key, rec.timestamp)
-                for key, mats in self.pending.pop(ev.step_key, {}).items():
-                    self.say(_line(key, mats, secs))
-                if kind == "STEP_FAILURE":
-                    self.say(f"  {ev.step_key:<40} FAILED after {secs:.1f}s")
-            elif kind == "ASSET_CHECK_EVALUATION":
-                data = ev.event_specific_data
-                if not data.passed:
-                    self.say(f"  check {'/'.join(data.asset_key.path)}:{data.check_name} FAILED")
-        self.seen = len(records)
+        # Only the events since the last call (a cursor), not the whole run's log every time.
+        while True:
+            page = self.instance.get_records_for_run(self.run_id, cursor=self.cursor, of_type=_PROGRESS_EVENTS, limit=1000)
+            for record in page.records:
+                self._show(record.event_log_entry)
+            self.cursor = page.cursor or self.cursor
+            if not page.has_more:
+                return
+
+    def _show(self, rec) -> None:
+        """One event of the run: a line for each finished step's materializations, failures."""
+        ev = rec.dagster_event
+        if ev is None:
+            return
+        kind = ev.event_type_value
+        if kind == "STEP_START":
+            self.started[ev.step_key] = rec.timestamp
+        elif kind == "ASSET_MATERIALIZATION":
+            mat = ev.event_specific_data.materialization
+            self.pending.setdefault(ev.step_key, {}).setdefault(mat.asset_key, []).append(mat)
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
+            secs = rec.timestamp - self.started.get(ev.step_key, rec.timestamp)
+            for key, mats in self.pending.pop(ev.step_key, {}).items():
+                self.say(_line(key, mats, secs))
+            if kind == "STEP_FAILURE":
+                self.say(f"  {ev.step_key:<40} FAILED after {secs:.1f}s")
+        elif kind == "ASSET_CHECK_EVALUATION":
+            data = ev.event_specific_data
+            if not data.passed:
+                self.say(f"  check {'/'.join(data.asset_key.path)}:{data.check_name} FAILED")
 
 
 def _line(key: dg.AssetKey, mats: list, secs: float) -> str:
@@ -117,6 +125,12 @@ def _line(key: dg.AssetKey, mats: list, secs: float) -> str:
     if parts:
         text += f" partitions={len(parts)} [{parts[0]}{'..' + parts[-1] if len(parts) > 1 else ''}]"
     return f"{text} seconds={secs:.1f}"
+
+
+_PROGRESS_EVENTS = {
+    dg.DagsterEventType.STEP_START, dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.STEP_SUCCESS,
+    dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+}
 
 
 # Dagster's own wrappers around the error that says what went wrong.
