@@ -27,7 +27,13 @@ def exists(path: str) -> bool:
 
 
 def version(path: str) -> int | None:
-    return _dt(path).version() if exists(path) else None
+    """The table's latest version, None when there is no table (one log read, not two)."""
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        return _dt(path).version()
+    except TableNotFoundError:
+        return None
 
 
 def files_at(path: str, version: int | None = None) -> dict[str, dict]:
