@@ -59,13 +59,13 @@ def raw_asset(source: Source, table: Table) -> dg.AssetsDefinition:
             if not delta.exists(path):
                 context.log.info("nothing landed yet; no table written")
                 return None
-            df = session.createDataFrame([], delta.schema_of(session, path))
+            out = session.createDataFrame([], delta.schema_of(session, path))
         else:
-            df = LocalRows(rows)
+            out = LocalRows(rows)  # written by the IO manager, which then lets go of them
         context.add_output_metadata(
             {"files": len(files), "changes": rows.num_rows, "read_seconds": round(time.monotonic() - started, 2)}
         )
-        return df
+        return out
 
     return _raw
 
