@@ -83,16 +83,13 @@ def ensure_tables(
     spark: SparkSession, bronze: str, tombstones: str, changes: ST.StructType, keys: tuple[str, ...], name: str
 ) -> None:
     """Create bronze and its tombstones if absent; add new source columns to bronze."""
-    # Created by an empty append, not an overwrite: when another run creates the table at the
-    # same moment, the embedded engine retries the losing create, and an overwrite would then
-    # empty what the other run already merged; an append adds nothing.
     if not delta.exists(bronze):
-        spark.createDataFrame([], _bronze_schema(changes)).write.format("delta").mode("append").save(bronze)
+        delta.create_empty(spark, _bronze_schema(changes), bronze)
     else:
         added = delta.check_compatible(delta.schema_of(spark, bronze), _bronze_schema(changes), name)
         delta.add_columns(spark, bronze, added)
     if not delta.exists(tombstones):
-        spark.createDataFrame([], _tomb_schema(changes, keys)).write.format("delta").mode("append").save(tombstones)
+        delta.create_empty(spark, _tomb_schema(changes, keys), tombstones)
 
 
 def apply_changes(

@@ -91,13 +91,26 @@ def query(path: str, sql: str) -> list[tuple]:
 ALL_ROWS = "true"
 
 
+def create_empty(spark: SparkSession, schema: ST.StructType, path: str, partition_by: str | None = None,
+                 merge_schema: bool = False) -> None:
+    """Create the table with no rows, by an append: it creates the table, or adds nothing when
+    another run created it at the same moment (the embedded engine retries the losing create;
+    a create by overwrite would then empty what the other run already wrote)."""
+    writer = spark.createDataFrame([], schema).write.format("delta").mode("append")
+    if merge_schema:
+        writer = writer.option("mergeSchema", "true")
+    if partition_by:
+        writer = writer.partitionBy(partition_by)
+    writer.save(path)
+
+
 def replace_all(spark: SparkSession, df: DataFrame, path: str) -> None:
     """Overwrite the whole table with `df` (same schema), created empty first when absent:
     one commit of the rows, which fails on a concurrent writer's commit rather than adding
     to it (and is then run again: the rows do not depend on what the table held)."""
     def write() -> None:
         if not exists(path):
-            spark.createDataFrame([], df.schema).write.format("delta").mode("append").save(path)
+            create_empty(spark, df.schema, path)
         df.write.format("delta").mode("overwrite").option("replaceWhere", ALL_ROWS).save(path)
 
     with_commit_retry(write)

@@ -233,10 +233,8 @@ def write_frame(spark, df: DataFrame, path: str, name: str, mode: str, partition
     if not delta.exists(path):
         # Created empty by an append: it creates the table, or adds nothing when another run
         # created it first; the rows then go in like any other run's, conflicts detected.
-        create = spark.createDataFrame([], df.schema).write.format("delta").mode("append").option("mergeSchema", "true")
-        if mode == "replace_partitions" and partition_column:
-            create = create.partitionBy(partition_column)
-        create.save(path)
+        delta.create_empty(spark, df.schema, path, merge_schema=True,
+                           partition_by=partition_column if mode == "replace_partitions" else None)
     current = delta.schema_of(spark, path)
     if mode == "overwrite" and {f.name for f in current.fields} - set(df.columns):
         # Columns gone from a recomputed table: its schema is replaced, which only a plain

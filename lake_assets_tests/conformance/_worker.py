@@ -136,12 +136,18 @@ def merge(path: str, tag: str, sync: str) -> dict:
     return {}
 
 
-def overwrite(path: str, tag: str, sync: str) -> dict:
-    """Overwrite the table (or create it) with keys 0..9 tagged <tag>."""
+def _ten_rows_when_go(tag: str, sync: str):
+    """(engine, keys 0..9 tagged <tag>), returned once the go signal came."""
     spark = _spark()
     df = spark.createDataFrame([(k, tag) for k in range(10)], "k bigint, w string")
     spark.range(1).collect()
     _wait_for_go(sync, tag)
+    return spark, df
+
+
+def overwrite(path: str, tag: str, sync: str) -> dict:
+    """Overwrite the table (or create it) with keys 0..9 tagged <tag>."""
+    _, df = _ten_rows_when_go(tag, sync)
     writer = df.write.format("delta").mode("overwrite")
     if os.environ.get("LAKE_TEST_REPLACE_WHERE"):
         writer = writer.option("replaceWhere", os.environ["LAKE_TEST_REPLACE_WHERE"])
@@ -153,10 +159,7 @@ def lake_overwrite(path: str, tag: str, sync: str) -> dict:
     from lake_assets.lib.retry import with_commit_retry
     from lake_assets.resources.io_manager import write_frame
 
-    spark = _spark()
-    df = spark.createDataFrame([(k, tag) for k in range(10)], "k bigint, w string")
-    spark.range(1).collect()
-    _wait_for_go(sync, tag)
+    spark, df = _ten_rows_when_go(tag, sync)
     with_commit_retry(lambda: write_frame(spark, df, path, "t", "overwrite", None, None))
     return {}
 
