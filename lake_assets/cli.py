@@ -69,7 +69,7 @@ def cmd_sync(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from lake_assets.lib.simulator import SimulationError, simulate
+    from lake_assets.sources.shop.simulator import SimulationError, simulate
 
     settings = _settings(args)
     try:

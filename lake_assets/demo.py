@@ -83,7 +83,7 @@ def report(settings: Settings, say) -> None:
 def demo(settings: Settings, args, say) -> int:
     from lake_assets.catalog import load_catalog
     from lake_assets.definitions import build_definitions
-    from lake_assets.lib.simulator import SimulationError, simulate
+    from lake_assets.sources.shop.simulator import SimulationError, simulate
     from lake_assets.sync import sync
 
     import dagster as dg

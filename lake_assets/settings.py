@@ -39,7 +39,7 @@ def normalize_root(value: str) -> str:
 
 
 def packaged_catalog() -> str:
-    return str(resources.files("lake_assets") / "sources" / "shop.yaml")
+    return str(resources.files("lake_assets") / "sources" / "shop" / "catalog.yaml")
 
 
 @dataclass(frozen=True)

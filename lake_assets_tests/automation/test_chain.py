@@ -14,11 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from lake_assets.lib.simulator import simulate
+from lake_assets.sources.shop.simulator import simulate
 from lake_assets_tests.conftest import Lake
 from lake_assets_tests.gold import shop_expected as expected
 
-PACKAGED_CATALOG = Path(__file__).resolve().parents[2] / "lake_assets" / "sources" / "shop.yaml"
+PACKAGED_CATALOG = Path(__file__).resolve().parents[2] / "lake_assets" / "sources" / "shop" / "catalog.yaml"
 TODAY = dt.date(2024, 1, 20)
 MAX_TICKS = 6
 DAILY = dg.AssetKey(["gold", "shop", "daily_sales"])

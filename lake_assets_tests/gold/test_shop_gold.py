@@ -15,12 +15,12 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from lake_assets.lib.simulator import arrow_schema, simulate
+from lake_assets.sources.shop.simulator import arrow_schema, simulate
 from lake_assets_tests.conftest import Lake
 from lake_assets_tests.dms_files import UTC, write_cdc
 from lake_assets_tests.gold import shop_expected as expected
 
-PACKAGED_CATALOG = Path(__file__).resolve().parents[2] / "lake_assets" / "sources" / "shop.yaml"
+PACKAGED_CATALOG = Path(__file__).resolve().parents[2] / "lake_assets" / "sources" / "shop" / "catalog.yaml"
 TODAY = dt.date(2024, 1, 20)  # history 2024-01-10 .. 01-19 (the full load holds 01-07 .. 01-09)
 DAILY = dg.AssetKey(["gold", "shop", "daily_sales"])
 PRODUCT_DAILY = dg.AssetKey(["gold", "shop", "product_daily_sales"])

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pytest
 
 from lake_assets.lib import delta, storage
-from lake_assets.lib.simulator import simulate
+from lake_assets.sources.shop.simulator import simulate
 from lake_assets_tests.resources.conftest import new_bucket, s3_keys, set_aws_env
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lake_assets.catalog import load_catalog
-from lake_assets.lib.simulator import (
+from lake_assets.sources.shop.simulator import (
     DIRTY_KINDS,
     PRIMARY_KEYS,
     STATUSES,
@@ -323,7 +323,7 @@ def test_progress_once_per_day_and_summary(tmp_path):
 
 
 def test_packaged_catalog_matches_the_simulator(clean):
-    cat = load_catalog(str(Path(__file__).resolve().parents[2] / "lake_assets" / "sources" / "shop.yaml"))
+    cat = load_catalog(str(Path(__file__).resolve().parents[2] / "lake_assets" / "sources" / "shop" / "catalog.yaml"))
     src = cat.source("shop")
     assert (src.format, src.timestamp_column, src.start_date) == ("dms", TIMESTAMP_COLUMN, dt.date(2024, 1, 1))
     assert [t.name for t in src.tables] == list(TABLES)
