@@ -1,89 +1,377 @@
-"""The source catalog: YAML in, frozen dataclasses out, with errors that name the entry at fault."""
+"""The source catalog: YAML in, frozen pydantic models out, every error one line naming the entry.
+
+Pydantic checks each entry's keys and value types; `_check` then checks what relates entries
+(duplicates, references, key columns, name collisions). Either way a wrong catalog raises one
+`CatalogError`: `<file>: source 'shop' table 'customers' silver: <what is wrong>`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from lake_assets.lib.valuesets import VALUE_SETS
 
 FORMATS = ("dms",)
 RULE_ACTIONS = ("warn", "drop", "fail")
 DEFAULT_FRESHNESS_HOURS = 26.0
 _SIMPLE_TYPES = ("bigint", "int", "string", "double", "boolean", "date", "timestamp")
+_ALIASES = {"long": "bigint", "integer": "int"}
 _DECIMAL = re.compile(r"^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+_NAME = re.compile(rf"^{_IDENT}$")
+_USER_FORMAT = re.compile(rf"^{_IDENT}(\.{_IDENT})*:{_IDENT}$")
+# silver/<source>/<table>_quarantine (defs/silver/assets.quarantine_name) is a table too.
+_QUARANTINE_SUFFIX = "_quarantine"
+_BLANK = (None, "", [], {})
 
 
 class CatalogError(ValueError):
     """The source catalog is wrong; the message names the file and the entry."""
 
 
-def normalize_type(spark_type: str, where: str) -> str:
+def _problem(message: str) -> PydanticCustomError:
+    # The message travels through pydantic as a template: pass it as a value so braces survive.
+    return PydanticCustomError("catalog", "{problem}", {"problem": message})
+
+
+def _suggest(word: str, known: Iterable[str], what: str) -> str:
+    known = list(known)
+    close = difflib.get_close_matches(word, known, n=1)
+    return f"did you mean {close[0]!r}?" if close else f"known {what}: {', '.join(known)}"
+
+
+def _normalize(spark_type: Any) -> str:
     t = str(spark_type).strip().lower()
-    if t in ("long",):
-        t = "bigint"
-    if t in ("integer",):
-        t = "int"
+    t = _ALIASES.get(t, t)
     if t in _SIMPLE_TYPES:
         return t
     m = _DECIMAL.match(t)
-    if m:
-        p, s = int(m.group(1)), int(m.group(2))
-        if not (1 <= p <= 38 and 0 <= s <= p):
-            raise CatalogError(f"{where}: decimal({p},{s}) is out of range")
-        return f"decimal({p},{s})"
+    if not m:
+        raise ValueError(
+            f"unknown type {spark_type!r}; use one of {', '.join(_SIMPLE_TYPES)} or decimal(p,s)"
+        )
+    p, s = int(m.group(1)), int(m.group(2))
+    if not (1 <= p <= 38 and 0 <= s <= p):
+        raise ValueError(f"decimal({p},{s}) is out of range")
+    return f"decimal({p},{s})"
+
+
+def normalize_type(spark_type: str, where: str) -> str:
+    try:
+        return _normalize(spark_type)
+    except ValueError as e:
+        raise CatalogError(f"{where}: {e}") from None
+
+
+def _check_format(name: str, where: str) -> str:
+    """A built-in format, or a landing format of the user's own, named package.module:ClassName."""
+    if name in FORMATS or _USER_FORMAT.match(name):
+        return name
     raise CatalogError(
-        f"{where}: unknown type {spark_type!r}; use one of {', '.join(_SIMPLE_TYPES)} or decimal(p,s)"
+        f"{where}: unknown format {name!r}; {_suggest(name, FORMATS, 'formats')} "
+        "(a format of your own is package.module:ClassName)"
     )
 
 
-@dataclass(frozen=True)
-class Rule:
+def _scalar_text(value: Any) -> Any:
+    # YAML reads `expr: 1` or `accepted: [1, 2]` as numbers; they are SQL text all the same.
+    return str(value) if isinstance(value, (bool, int, float)) else value
+
+
+_Text = Annotated[str, BeforeValidator(_scalar_text)]
+
+
+class _Entry(BaseModel):
+    """An entry of the catalog: its keys are its fields' names (or aliases), and only those."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Keys whose blank value (null, "", [], {}) means "not given": their default, or "missing".
+    _blank_is_absent: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys_only(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        known = [f.alias or n for n, f in cls.model_fields.items()]
+        for key in data:
+            if key not in known:
+                raise _problem(f"unknown key {key!r}; {_suggest(str(key), known, 'keys')}")
+        data = {k: v for k, v in data.items() if k not in cls._blank_is_absent or v not in _BLANK}
+        return cls._prepare(data, info)
+
+    @classmethod
+    def _prepare(cls, data: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """What an entry checks or derives across its keys before they are validated."""
+        return data
+
+    @field_validator("primary_key", "lower", "upper", "gold", mode="before", check_fields=False)
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator(
+        "name", "dms_schema", "primary_key", "lower", "upper", "timestamp_column", "column",
+        "partitioned_by", check_fields=False,
+    )
+    @classmethod
+    def _valid_names(cls, value: Any, info: ValidationInfo) -> Any:
+        key = cls.model_fields[info.field_name].alias or info.field_name
+        for name in value if isinstance(value, tuple) else (value,):
+            if name is not None and not _NAME.match(name):
+                raise _problem(f"{key} {name!r} is not a valid name (letters, digits, _)")
+        return value
+
+
+class _OfSource(_Entry):
+    """An entry that belongs to a source: its asset keys and paths need the source's name."""
+
+    _source: str = PrivateAttr("")
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+
+class References(_Entry):
+    """The target of a referential rule: the row's columns must match a key of another table."""
+
+    table: str
+    # (mine, theirs): `columns: [a]` matches the same name, `columns: {a: b}` maps a to b.
+    columns: tuple[tuple[str, str], ...]
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _pairs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, dict):
+            return tuple(value.items())
+        return tuple((c, c) for c in value) if isinstance(value, list) else value
+
+
+class Rule(_Entry):
     """A data quality expectation on a silver table: a SQL boolean that good rows satisfy."""
 
+    _blank_is_absent = frozenset({"name", "expr"})
+
     name: str
-    expr: str
+    expr: _Text = "true"
     action: str = "warn"
-    # A referential rule: the row's columns must match a key of another table at the source (its bronze).
-    references: tuple[str, tuple[str, ...], tuple[str, ...]] | None = None
+    # A referential rule: the row's columns must match a key of another table at the source (its
+    # bronze). Stored as the YAML mapping; `references` gives it as (table, mine, theirs).
+    refs: References | None = Field(None, alias="references")
     # An accepted-values rule: `column` must be one of `accepted` (a list, or a named set).
     column: str | None = None
     accepted: tuple[str, ...] = ()
 
+    @property
+    def references(self) -> tuple[str, tuple[str, ...], tuple[str, ...]] | None:
+        if self.refs is None:
+            return None
+        mine, theirs = zip(*self.refs.columns) if self.refs.columns else ((), ())
+        return self.refs.table, tuple(mine), tuple(theirs)
 
-@dataclass(frozen=True)
-class Table:
-    source: str
-    name: str
-    schema: str
-    primary_key: tuple[str, ...]
-    columns: tuple[tuple[str, str], ...] = ()
-    freshness_hours: float = DEFAULT_FRESHNESS_HOURS
-    rules: tuple[Rule, ...] = ()
-    max_quarantine_rate: float = 0.05
-    # Silver standardization: trim every string column; lower/upper-case these columns.
-    trim_strings: bool = False
+    @classmethod
+    def _prepare(cls, data: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # A rule is one kind: a key that another kind would need must not be silently ignored.
+        if "references" in data and "accepted" in data:
+            raise _problem("a rule has 'references' or 'accepted', not both")
+        if "accepted" in data and "expr" in data:
+            raise _problem("an accepted-values rule takes no 'expr'")
+        if "accepted" in data and "column" not in data:
+            raise _problem("missing 'column' (the column that 'accepted' applies to)")
+        if "column" in data and "accepted" not in data:
+            raise _problem("'column' needs 'accepted' (the values the column may take)")
+        if not {"references", "accepted", "expr"} & data.keys():
+            raise _problem("missing 'expr'")
+        return data
+
+    @field_validator("action")
+    @classmethod
+    def _known_action(cls, value: str) -> str:
+        if value not in RULE_ACTIONS:
+            raise _problem(f"unknown action {value!r}; use one of {', '.join(RULE_ACTIONS)}")
+        return value
+
+    @field_validator("accepted", mode="before")
+    @classmethod
+    def _value_set(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value not in VALUE_SETS:
+                raise _problem(
+                    f"unknown value set {value!r}; known: {', '.join(sorted(VALUE_SETS))}"
+                )
+            return VALUE_SETS[value]
+        if not isinstance(value, list) or not value:
+            raise _problem("accepted must be a non-empty list or a named value set")
+        return tuple(str(a) for a in value)
+
+
+class Silver(_Entry):
+    """How silver standardizes and checks a table (its `silver:` mapping)."""
+
+    _blank_is_absent = frozenset({"rules", "lower", "upper"})
+
+    # Trim every string column; lower/upper-case these columns.
+    trim_strings: StrictBool = False
     lower: tuple[str, ...] = ()
     upper: tuple[str, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    max_quarantine_rate: float = 0.05
+
+
+class Table(_OfSource):
+    _blank_is_absent = frozenset({"name", "schema", "primary_key", "columns", "silver"})
+
+    name: str
+    # `schema` is a BaseModel attribute: the field is `dms_schema`, aliased to the YAML key
+    # `schema`, and the property `schema` reads it.
+    dms_schema: str = Field(alias="schema")
+    primary_key: tuple[str, ...]
+    columns: tuple[tuple[str, str], ...] = ()
+    freshness_hours: float = Field(DEFAULT_FRESHNESS_HOURS, gt=0)
+    silver: Silver = Silver()
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _typed_columns(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise _problem("'columns' must map column names to types")
+        columns = []
+        for name, spark_type in value.items():
+            if not isinstance(name, str) or not _NAME.match(name):
+                raise _problem(f"column {name!r} is not a valid name (letters, digits, _)")
+            try:
+                columns.append((name, _normalize(spark_type)))
+            except ValueError as e:
+                raise _problem(f"column {name!r}: {e}") from None
+        return tuple(columns)
+
+    @property
+    def schema(self) -> str:  # type: ignore[override]
+        """The DMS schema folder."""
+        return self.dms_schema
 
     @property
     def column_types(self) -> dict[str, str]:
         return dict(self.columns)
 
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        return self.silver.rules
 
-@dataclass(frozen=True)
-class Source:
+    @property
+    def max_quarantine_rate(self) -> float:
+        return self.silver.max_quarantine_rate
+
+    @property
+    def trim_strings(self) -> bool:
+        return self.silver.trim_strings
+
+    @property
+    def lower(self) -> tuple[str, ...]:
+        return self.silver.lower
+
+    @property
+    def upper(self) -> tuple[str, ...]:
+        return self.silver.upper
+
+
+class ModelCheck(_Entry):
+    """A check of a model: a query returning the failing rows; it passes when it returns none."""
+
+    name: str
+    sql: str = Field(min_length=1)
+    description: str | None = None
+    blocking: StrictBool = True
+
+
+class Model(_OfSource):
+    """A table computed by Spark SQL from the lake's tables (CONTRACT.md, "SQL models")."""
+
+    _blank_is_absent = frozenset({"name", "primary_key", "checks"})
+
+    name: str
+    layer: Literal["gold", "silver"] = "gold"
+    description: str | None = None
+    sql: str = Field(min_length=1)
+    # Where `sql` was read from (resolved against the catalog's folder), for messages; None when
+    # the SQL is inline.
+    sql_file: str | None = None
+    partitioned_by: str | None = None
+    primary_key: tuple[str, ...] = ()
+    checks: tuple[ModelCheck, ...] = ()
+
+    @classmethod
+    def _prepare(cls, data: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        given = [k for k in ("sql", "sql_file") if k in data]
+        if not given:
+            raise _problem("missing 'sql' (or 'sql_file')")
+        if len(given) > 1:
+            raise _problem("give 'sql' or 'sql_file', not both")
+        return {**data, **_read_sql(data["sql_file"], info)} if given == ["sql_file"] else data
+
+
+def _read_sql(relative: Any, info: ValidationInfo) -> dict[str, str]:
+    if not isinstance(relative, str) or not relative:
+        raise _problem(f"'sql_file' must be a path, not {relative!r}")
+    path = Path((info.context or {}).get("folder", ".")) / relative
+    try:
+        return {"sql": path.read_text(encoding="utf-8"), "sql_file": str(path)}
+    except (OSError, UnicodeDecodeError) as e:
+        raise _problem(f"cannot read sql_file {str(path)!r}: {getattr(e, 'strerror', 0) or e}")
+
+
+class Source(_Entry):
+    _blank_is_absent = frozenset({"name", "format", "start_date", "tables", "gold", "models"})
+
     name: str
     format: str
     start_date: dt.date
-    tables: tuple[Table, ...]
+    tables: tuple[Table, ...] = Field(min_length=1)
     timestamp_column: str | None = None
-    csv_header: bool = False
-    gold: tuple[str, ...] = ()
+    csv_header: StrictBool = False
+    gold: tuple[_Text, ...] = ()
+    models: tuple[Model, ...] = ()
+
+    @field_validator("start_date", mode="before")
+    @classmethod
+    def _date(cls, value: Any) -> dt.date:
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            raise _problem(f"start_date {value!r} is not a date (YYYY-MM-DD)") from None
+
+    @model_validator(mode="after")
+    def _own_entries(self) -> Source:
+        for entry in (*self.tables, *self.models):
+            entry._source = self.name
+        return self
 
     def table(self, name: str) -> Table:
         for t in self.tables:
@@ -92,10 +380,14 @@ class Source:
         raise KeyError(f"source {self.name!r} has no table {name!r}")
 
 
-@dataclass(frozen=True)
-class Catalog:
-    path: str
-    sources: tuple[Source, ...] = field(default_factory=tuple)
+class Catalog(_Entry):
+    sources: tuple[Source, ...]
+    # Not a YAML key: where the catalog was read from, for messages.
+    _path: str = PrivateAttr("<catalog>")
+
+    @property
+    def path(self) -> str:
+        return self._path
 
     def source(self, name: str) -> Source:
         for s in self.sources:
@@ -107,175 +399,115 @@ class Catalog:
         return [t for s in self.sources for t in s.tables]
 
 
-def _require(entry: dict[str, Any], key: str, where: str) -> Any:
-    if key not in entry or entry[key] in (None, "", []):
-        raise CatalogError(f"{where}: missing {key!r}")
-    return entry[key]
+# The keys whose list items are entries, and what to call an item; and the nested mappings.
+_ENTRY_LISTS = {"sources": "source", "tables": "table", "rules": "rule", "models": "model",
+                "checks": "check"}
+_SECTIONS = ("silver", "references")
+# Pydantic's wording where it is not the catalog's.
+_PHRASES = {
+    "bool_type": "must be true or false", "bool_parsing": "must be true or false",
+    "model_type": "must be a mapping", "dict_type": "must be a mapping",
+    "tuple_type": "must be a list", "list_type": "must be a list",
+    "too_short": "must not be empty", "string_too_short": "must not be empty",
+}
 
 
-def _name(value: Any, where: str, what: str) -> str:
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise CatalogError(f"{where}: {what} {value!r} is not a valid name (letters, digits, _)")
-    return value
-
-
-def _rule(raw: Any, where: str) -> Rule:
-    if not isinstance(raw, dict):
-        raise CatalogError(f"{where}: a rule must be a mapping with name, expr and action")
-    name = _name(_require(raw, "name", where), where, "rule name")
-    where = f"{where} rule {name!r}"
-    action = str(raw.get("action", "warn"))
-    if action not in RULE_ACTIONS:
-        raise CatalogError(f"{where}: unknown action {action!r}; use one of {', '.join(RULE_ACTIONS)}")
-    refs = None
-    if "references" in raw:
-        r = raw["references"]
-        if not isinstance(r, dict) or "table" not in r or "columns" not in r:
-            raise CatalogError(f"{where}: references needs table and columns")
-        cols = r["columns"]
-        if isinstance(cols, dict):
-            mine, theirs = tuple(cols.keys()), tuple(cols.values())
+def _entry(doc: Any, loc: tuple[Any, ...]) -> tuple[list[str], tuple[Any, ...]]:
+    """The entries an error's location walks through ("source 'shop'", "silver"), and the rest."""
+    names, node, i = [], doc, 0
+    while i < len(loc):
+        key, node = loc[i], node.get(loc[i]) if isinstance(node, dict) else None
+        if key in _SECTIONS:
+            names.append(key)
+            i += 1
+        elif key in _ENTRY_LISTS and i + 1 < len(loc) and isinstance(loc[i + 1], int):
+            n = loc[i + 1]
+            node = node[n] if isinstance(node, list) and n < len(node) else None
+            name = node.get("name") if isinstance(node, dict) else None
+            names.append(f"{_ENTRY_LISTS[key]} {name!r}" if isinstance(name, str) else
+                         f"{_ENTRY_LISTS[key]} #{n + 1}")
+            i += 2
         else:
-            mine = theirs = tuple(cols)
-        refs = (str(r["table"]), tuple(mine), tuple(theirs))
-        expr = str(raw.get("expr", "true"))
-    elif "accepted" in raw:
-        column = _name(_require(raw, "column", where), where, "column")
-        acc = raw["accepted"]
-        if isinstance(acc, str):
-            from lake_assets.lib.valuesets import VALUE_SETS
-
-            if acc not in VALUE_SETS:
-                raise CatalogError(f"{where}: unknown value set {acc!r}; known: {', '.join(sorted(VALUE_SETS))}")
-            acc = VALUE_SETS[acc]
-        if not isinstance(acc, (list, tuple)) or not acc:
-            raise CatalogError(f"{where}: accepted must be a non-empty list or a named value set")
-        return Rule(name=name, expr="true", action=action, column=column, accepted=tuple(str(a) for a in acc))
-    else:
-        expr = str(_require(raw, "expr", where))
-    return Rule(name=name, expr=expr, action=action, references=refs)
+            break
+    return names, loc[i:]
 
 
-def _table(raw: Any, source: str, index: int, where_file: str) -> Table:
-    where = f"{where_file}: source {source!r} table #{index + 1}"
-    if not isinstance(raw, dict):
-        raise CatalogError(f"{where}: a table must be a mapping")
-    name = _name(_require(raw, "name", where), where, "table name")
-    where = f"{where_file}: source {source!r} table {name!r}"
-    schema = _name(_require(raw, "schema", where), where, "schema")
-    pk = raw.get("primary_key")
-    if isinstance(pk, str):
-        pk = [pk]
-    if not pk or not isinstance(pk, list):
-        raise CatalogError(f"{where}: missing 'primary_key' (a list of column names)")
-    pk = tuple(_name(c, where, "primary key column") for c in pk)
-    cols_raw = raw.get("columns") or {}
-    if not isinstance(cols_raw, dict):
-        raise CatalogError(f"{where}: 'columns' must map column names to types")
-    columns = tuple(
-        (_name(c, where, "column"), normalize_type(t, f"{where} column {c!r}")) for c, t in cols_raw.items()
-    )
-    if columns:
-        missing = [c for c in pk if c not in dict(columns)]
-        if missing:
-            raise CatalogError(f"{where}: primary key column(s) {missing} are not among its columns")
-    silver = raw.get("silver") or {}
-    rules = tuple(_rule(r, where) for r in (silver.get("rules") or []))
-    names = [r.name for r in rules]
-    if len(set(names)) != len(names):
-        raise CatalogError(f"{where}: duplicate rule names {sorted({n for n in names if names.count(n) > 1})}")
-    try:
-        freshness = float(raw.get("freshness_hours", DEFAULT_FRESHNESS_HOURS))
-        max_q = float(silver.get("max_quarantine_rate", 0.05))
-    except (TypeError, ValueError) as e:
-        raise CatalogError(f"{where}: freshness_hours and max_quarantine_rate must be numbers ({e})") from None
-    if freshness <= 0:
-        raise CatalogError(f"{where}: freshness_hours must be positive")
-    if not isinstance(silver, dict):
-        raise CatalogError(f"{where}: 'silver' must be a mapping")
-    trim = silver.get("trim_strings", False)
-    if not isinstance(trim, bool):
-        raise CatalogError(f"{where}: silver.trim_strings must be true or false")
-    lower = tuple(_name(c, where, "silver.lower column") for c in (silver.get("lower") or []))
-    upper = tuple(_name(c, where, "silver.upper column") for c in (silver.get("upper") or []))
-    return Table(
-        trim_strings=trim,
-        lower=lower,
-        upper=upper,
-        source=source,
-        name=name,
-        schema=schema,
-        primary_key=pk,
-        columns=columns,
-        freshness_hours=freshness,
-        rules=rules,
-        max_quarantine_rate=max_q,
-    )
+def _message(path: str, doc: Any, error: dict[str, Any]) -> str:
+    names, rest = _entry(doc, error["loc"])
+    where = f"{path}: {' '.join(names)}:" if names else f"{path}:"
+    if error["type"] == "catalog":
+        return f"{where} {error['msg']}"
+    key = " item ".join(repr(p) if isinstance(p, str) else str(p + 1) for p in rest)
+    if error["type"] == "missing":
+        return f"{where} missing {key}"
+    phrase = _PHRASES.get(error["type"]) or error["msg"].replace("Input should be", "must be")
+    shown = repr(error["input"])
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"{where} {key + ' ' if key else ''}{phrase}, not {shown}"
 
 
-def _source(raw: Any, index: int, where_file: str) -> Source:
-    where = f"{where_file}: source #{index + 1}"
-    if not isinstance(raw, dict):
-        raise CatalogError(f"{where}: a source must be a mapping")
-    name = _name(_require(raw, "name", where), where, "source name")
-    where = f"{where_file}: source {name!r}"
-    fmt = _require(raw, "format", where)
-    if fmt not in FORMATS:
-        raise CatalogError(f"{where}: unknown format {fmt!r}; supported: {', '.join(FORMATS)}")
-    start = _require(raw, "start_date", where)
-    try:
-        start_date = start if isinstance(start, dt.date) else dt.date.fromisoformat(str(start))
-    except ValueError:
-        raise CatalogError(f"{where}: start_date {start!r} is not a date (YYYY-MM-DD)") from None
-    ts = raw.get("timestamp_column")
-    if ts is not None:
-        ts = _name(ts, where, "timestamp_column")
-    header = raw.get("csv_header", False)
-    if not isinstance(header, bool):
-        raise CatalogError(f"{where}: csv_header must be true or false")
-    tables_raw = raw.get("tables")
-    if not isinstance(tables_raw, list) or not tables_raw:
-        raise CatalogError(f"{where}: missing 'tables' (a list)")
-    tables = tuple(_table(t, name, i, where_file) for i, t in enumerate(tables_raw))
+def _unique(names: Iterable[str], where: str, what: str) -> None:
     seen: set[str] = set()
-    for t in tables:
-        if t.name in seen:
-            raise CatalogError(f"{where}: duplicate table {t.name!r}")
-        seen.add(t.name)
-    gold = tuple(str(g) for g in (raw.get("gold") or []))
-    return Source(
-        name=name,
-        format=fmt,
-        start_date=start_date,
-        tables=tables,
-        timestamp_column=ts,
-        csv_header=header,
-        gold=gold,
-    )
+    for name in names:
+        if name in seen:
+            raise CatalogError(f"{where}: duplicate {what} {name!r}")
+        seen.add(name)
+
+
+def _check_table(source: Source, table: Table, where: str) -> None:
+    missing = [c for c in table.primary_key if c not in table.column_types]
+    if table.columns and missing:
+        raise CatalogError(f"{where}: primary key column(s) {missing} are not among its columns")
+    _unique((r.name for r in table.rules), where, "rule")
+    names = {t.name for t in source.tables}
+    for r in table.rules:
+        if r.references and r.references[0] not in names:
+            raise CatalogError(
+                f"{where} silver rule {r.name!r}: references unknown table {r.references[0]!r}"
+            )
+
+
+def _check_model(source: Source, model: Model, where: str) -> None:
+    _unique((c.name for c in model.checks), where, "check")
+    if model.name in source.gold:
+        raise CatalogError(f"{where}: the name is a built-in gold table (in the source's gold:)")
+    # A silver model writes silver/<source>/<name>: it must not overwrite a table's silver.
+    silver = {n for t in source.tables for n in (t.name, t.name + _QUARANTINE_SUFFIX)}
+    if model.layer == "silver" and model.name in silver:
+        raise CatalogError(
+            f"{where}: as a silver model it would overwrite silver/{source.name}/{model.name}"
+        )
+
+
+def _check(catalog: Catalog) -> None:
+    """What relates entries to each other, which pydantic checks one entry at a time do not see."""
+    _unique((s.name for s in catalog.sources), catalog.path, "source")
+    for s in catalog.sources:
+        where = f"{catalog.path}: source {s.name!r}"
+        _check_format(s.format, where)
+        _unique((t.name for t in s.tables), where, "table")
+        _unique((m.name for m in s.models), where, "model")
+        for t in s.tables:
+            _check_table(s, t, f"{where} table {t.name!r}")
+        for m in s.models:
+            _check_model(s, m, f"{where} model {m.name!r}")
 
 
 def parse_catalog(text: str, path: str = "<catalog>") -> Catalog:
+    """The catalog in `text`; a model's `sql_file` is relative to the folder of `path`."""
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise CatalogError(f"{path}: not readable YAML: {' '.join(str(e).split())}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("sources"), list):
+    if not isinstance(doc, dict):
         raise CatalogError(f"{path}: expected a mapping with a 'sources' list")
-    sources = tuple(_source(s, i, path) for i, s in enumerate(doc["sources"]))
-    seen: set[str] = set()
-    for s in sources:
-        if s.name in seen:
-            raise CatalogError(f"{path}: duplicate source {s.name!r}")
-        seen.add(s.name)
-    for s in sources:
-        for t in s.tables:
-            for r in t.rules:
-                if r.references and r.references[0] not in {x.name for x in s.tables}:
-                    raise CatalogError(
-                        f"{path}: source {s.name!r} table {t.name!r} rule {r.name!r} references "
-                        f"unknown table {r.references[0]!r}"
-                    )
-    return Catalog(path=path, sources=sources)
+    try:
+        catalog = Catalog.model_validate(doc, context={"folder": Path(path).parent})
+    except ValidationError as e:
+        raise CatalogError(_message(path, doc, e.errors()[0])) from None
+    catalog._path = path
+    _check(catalog)
+    return catalog
 
 
 def load_catalog(path: str) -> Catalog:
