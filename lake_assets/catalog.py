@@ -298,30 +298,13 @@ class Table(_OfSource):
         return self.silver.upper
 
 
-class ModelCheck(_Entry):
-    """A check of a model: a query returning the failing rows; it passes when it returns none."""
+class _SqlEntry(_Entry):
+    """An entry whose SQL is given inline (`sql`) or in a file beside the catalog (`sql_file`)."""
 
-    name: str
-    sql: str = Field(min_length=1)
-    description: str | None = None
-    blocking: StrictBool = True
-
-
-class Model(_OfSource):
-    """A table computed by Spark SQL from the lake's tables (CONTRACT.md, "SQL models")."""
-
-    _blank_is_absent = frozenset({"name", "primary_key", "checks"})
-
-    name: str
-    layer: Literal["gold", "silver"] = "gold"
-    description: str | None = None
     sql: str = Field(min_length=1)
     # Where `sql` was read from (resolved against the catalog's folder), for messages; None when
     # the SQL is inline.
     sql_file: str | None = None
-    partitioned_by: str | None = None
-    primary_key: tuple[str, ...] = ()
-    checks: tuple[ModelCheck, ...] = ()
 
     @classmethod
     def _prepare(cls, data: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
@@ -331,6 +314,27 @@ class Model(_OfSource):
         if len(given) > 1:
             raise _problem("give 'sql' or 'sql_file', not both")
         return {**data, **_read_sql(data["sql_file"], info)} if given == ["sql_file"] else data
+
+
+class ModelCheck(_SqlEntry):
+    """A check of a model: a query returning the failing rows; it passes when it returns none."""
+
+    name: str
+    description: str | None = None
+    blocking: StrictBool = True
+
+
+class Model(_OfSource, _SqlEntry):
+    """A table computed by Spark SQL from the lake's tables (CONTRACT.md, "SQL models")."""
+
+    _blank_is_absent = frozenset({"name", "primary_key", "checks"})
+
+    name: str
+    layer: Literal["gold", "silver"] = "gold"
+    description: str | None = None
+    partitioned_by: str | None = None
+    primary_key: tuple[str, ...] = ()
+    checks: tuple[ModelCheck, ...] = ()
 
 
 def _read_sql(relative: Any, info: ValidationInfo) -> dict[str, str]:

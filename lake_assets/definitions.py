@@ -12,20 +12,23 @@ from lake_assets.settings import Settings
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     from lake_assets.defs import checks, sensors
-    from lake_assets.defs import gold
+    from lake_assets.defs.models import assets as model_assets
+    from lake_assets.defs.models import checks as model_checks
+    from lake_assets.defs.models import sensors as model_sensors
+    from lake_assets.lib import models
     from lake_assets.defs.bronze import assets as bronze
     from lake_assets.defs.silver import assets as silver
     from lake_assets.defs.raw import assets as raw
     from lake_assets.defs.resources import resources_for
 
     catalog = load_catalog(settings.sources)
+    models.validate(catalog)
     with warnings.catch_warnings():
         # BackfillPolicy.single_run is beta in Dagster 1.13 and used on purpose (one run per range).
         warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
-        gold_assets, gold_checks, gold_sensors = gold.build(catalog, settings)
-        assets = raw.build(catalog) + bronze.build(catalog) + silver.build(catalog) + gold_assets
-    asset_checks = checks.build(catalog) + gold_checks
-    sensor_defs = sensors.build(catalog, settings.landing, settings.lake_root) + gold_sensors + [
+        assets = raw.build(catalog) + bronze.build(catalog) + silver.build(catalog) + model_assets.build(catalog)
+    asset_checks = checks.build(catalog) + model_checks.build(catalog)
+    sensor_defs = sensors.build(catalog, settings.landing, settings.lake_root) + model_sensors.build(catalog) + [
         dg.AutomationConditionSensorDefinition(
             "default_automation_condition_sensor",
             target=dg.AssetSelection.all(),

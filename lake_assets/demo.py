@@ -28,6 +28,19 @@ def _dagster_home(settings: Settings) -> str:
     return str(home)
 
 
+WORKSPACE = "lake_assets_workspace.yaml"
+
+
+def workspace_file(home: str) -> str:
+    """A workspace file that names the code location `lake_assets`, however the UI is started
+    (`dagster dev -m lake_assets.definitions` would name it after the module)."""
+    path = Path(home) / WORKSPACE
+    if not path.exists():
+        path.write_text("load_from:\n  - python_module:\n      module_name: lake_assets.definitions\n"
+                        "      location_name: lake_assets\n")
+    return str(path)
+
+
 def _table(rows: list[dict], columns: list[str]) -> str:
     widths = [max(len(c), *(len(str(r[c])) for r in rows)) if rows else len(c) for c in columns]
     head = "  ".join(c.rjust(w) for c, w in zip(columns, widths))
@@ -41,11 +54,13 @@ def report(settings: Settings, say) -> None:
     from lake_assets.keys import table_path
     from lake_assets.lib import delta
     from lake_assets.lib.engine import local_spark
+    from lake_assets.lib.models import models_of
 
     spark = local_spark()
     catalog = load_catalog(settings.sources)
     for source in catalog.sources:
-        if "daily_sales" in source.gold:
+        gold = {m.name for m in models_of(source) if m.layer == "gold"}
+        if "daily_sales" in gold:
             path = table_path(settings.lake_root, "gold", source.name, "daily_sales")
             if delta.exists(path):
                 rows = [r.asDict() for r in delta.read(spark, path).orderBy("order_date").collect()]
@@ -53,7 +68,7 @@ def report(settings: Settings, say) -> None:
                 say(_table(rows[-14:], ["order_date", "orders", "items", "gross_revenue", "customers"]))
                 total = sum(r["gross_revenue"] for r in rows)
                 say(f"total: {sum(r['orders'] for r in rows):,} orders, {total:,.2f} gross revenue")
-        if "product_daily_sales" in source.gold:
+        if "product_daily_sales" in gold:
             path = table_path(settings.lake_root, "gold", source.name, "product_daily_sales")
             if delta.exists(path):
                 top = delta.read(spark, path).groupBy("product_id", "name", "category").agg(
@@ -108,5 +123,5 @@ def demo(settings: Settings, args, say) -> int:
         env.append(f"LAKE_SOURCES={shlex.quote(settings.sources)}")
     say("\nOpen the same lake in the Dagster UI (then run `lake-assets simulate --days 1` in another terminal"
         " and watch the sensor and automation carry it to gold):")
-    say(f"  {' '.join(env)} dagster dev -m lake_assets.definitions")
+    say(f"  {' '.join(env)} dagster dev -w {shlex.quote(workspace_file(home))}")
     return 0 if result.ok else 1

@@ -21,3 +21,10 @@ def table_path(lake_root: str, layer: str, source: str, table: str) -> str:
 def state_path(lake_root: str, source: str, table: str, name: str) -> str:
     """Bookkeeping tables the lake keeps for itself (tombstones, watermarks)."""
     return f"{lake_root.rstrip('/')}/_state/{source}/{table}/{name}"
+
+
+# The tags Dagster puts on a run of one partition or of a range of them (a single-run
+# backfill). Public strings of its run API; their constants live in a private module.
+PARTITION_TAG = "dagster/partition"
+PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"

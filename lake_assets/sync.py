@@ -17,11 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from lake_assets.catalog import Catalog
 from lake_assets.defs import planners
-from lake_assets.keys import asset_key
+from lake_assets.keys import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG, asset_key
 from lake_assets.lib import raw as rawlib
 from lake_assets.settings import Settings
 
@@ -267,8 +266,8 @@ def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: d
         say(f"skipping {', '.join('/'.join(k.path) for k in sorted(held_back, key=str))}: an upstream asset failed or a blocking check did not pass")
     partitioned = [k for k in partitioned if k not in held_back]
     for key in sorted(partitioned, key=lambda k: k.path):
-        # Partitioned assets downstream of raw name the partitions a sync must recompute.
-        days = planners.partitions_to_sync(graph.get(key), settings, spark)
+        # Partitioned models name the partitions a sync must recompute.
+        days = planners.partitions_to_sync(graph.get(key), catalog, settings.lake_root, spark)
         for first, last in contiguous_ranges(days):
             label = f"{'/'.join(key.path)}: {first}..{last}"
             res = run(defs, [key], instance, say, label, tags=_range_tags(first, last))
@@ -279,4 +278,4 @@ def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: d
 
 def _range_tags(first: dt.date, last: dt.date) -> dict[str, str]:
     """A run of the daily partitions first..last (one run, BackfillPolicy.single_run)."""
-    return {ASSET_PARTITION_RANGE_START_TAG: first.isoformat(), ASSET_PARTITION_RANGE_END_TAG: last.isoformat()}
+    return {PARTITION_RANGE_START_TAG: first.isoformat(), PARTITION_RANGE_END_TAG: last.isoformat()}

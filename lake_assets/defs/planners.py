@@ -1,31 +1,24 @@
 """Which partitions of a partitioned asset downstream of raw a sync must recompute.
 
-An asset names its planner in its definition metadata (`lake/sync_partitions`); a planner
-is a function (asset node, settings, spark) -> list of dates.
+A partitioned SQL model names itself in its definition metadata (`lake/model`); its planner
+(lake_assets.lib.models.dates_to_sync) says which dates' rows change.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 
-SYNC_PARTITIONS = "lake/sync_partitions"
-PLANNERS: dict[str, Callable] = {}
+from lake_assets.catalog import Catalog
+from lake_assets.lib import models
 
-
-def planner(name: str):
-    def register(fn):
-        PLANNERS[name] = fn
-        return fn
-
-    return register
+MODEL = "lake/model"
 
 
-def partitions_to_sync(node, settings, spark) -> list[dt.date]:
-    name = node.metadata.get(SYNC_PARTITIONS)
-    if name is None:
+def partitions_to_sync(node, catalog: Catalog, lake_root: str, spark) -> list[dt.date]:
+    ref = node.metadata.get(MODEL)
+    if ref is None:
         return []
-    name = getattr(name, "value", name)
-    if name not in PLANNERS:
-        raise KeyError(f"asset {'/'.join(node.key.path)} names an unknown sync planner {name!r}")
-    return PLANNERS[name](node, settings, spark)
+    source_name, name = str(getattr(ref, "value", ref)).split("/", 1)
+    source = catalog.source(source_name)
+    model = next(m for m in models.models_of(source) if m.name == name)
+    return models.dates_to_sync(spark, lake_root, source, model)

@@ -5,7 +5,6 @@ executed as Dagster would launch them, on real Delta tables."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -36,8 +35,8 @@ def execute(job, instance, requests) -> list[dg.RunRequest]:
 
 
 def tick_sensor(defs, instance, name: str, cursor: str | None):
-    ctx = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
-    data = defs.get_sensor_def(name).evaluate_tick(ctx)
+    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources=defs.resources) as ctx:
+        data = defs.get_sensor_def(name).evaluate_tick(ctx)
     return list(data.run_requests or []), data.cursor
 
 
@@ -76,8 +75,7 @@ def chain(tmp_path_factory):
     root, landing = tmp / "lake", tmp / "landing"
     root.mkdir()
     landing.mkdir()
-    lake = Lake(tmp, root, landing, tmp / "catalog.yaml")
-    shutil.copy(PACKAGED_CATALOG, lake.catalog)
+    lake = Lake(tmp, root, landing, PACKAGED_CATALOG)  # read only: its SQL files sit beside it
     defs = lake.defs()
     job = defs.resolve_implicit_global_asset_job_def()
     with dg.DagsterInstance.ephemeral() as instance:

@@ -25,7 +25,7 @@ def test_demo_then_sync_then_simulate_then_sync(tmp_path):
         assert (lake / layer / "shop" / table / "_delta_log").is_dir()
     assert "gold/shop/daily_sales" in out and "gross_revenue" in out
     assert "quality of silver/shop" in out
-    assert f"DAGSTER_HOME={lake / '_dagster'}" in out and "dagster dev -m lake_assets.definitions" in out
+    assert f"DAGSTER_HOME={lake / '_dagster'}" in out and f"dagster dev -w {lake / '_dagster' / 'lake_assets_workspace.yaml'}" in out
     # Runs went into the instance the printed command opens.
     assert (lake / "_dagster" / "history").exists() or (lake / "_dagster" / "storage").exists()
 

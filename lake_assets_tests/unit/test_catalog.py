@@ -39,7 +39,12 @@ def test_packaged_shop_catalog_loads():
     assert shop.timestamp_column == "dms_commit_ts"
     assert [t.name for t in shop.tables] == ["customers", "products", "orders", "order_items"]
     assert shop.table("order_items").primary_key == ("order_id", "line_no")
-    assert "daily_sales" in shop.gold
+    assert shop.gold == ()  # its gold tables are SQL models, one .sql file each beside it
+    daily = {m.name: m for m in shop.models}["daily_sales"]
+    assert (daily.layer, daily.partitioned_by, daily.primary_key) == ("gold", "order_date", ("order_date",))
+    assert daily.sql_file.endswith("gold/daily_sales.sql") and "{{ silver.orders }}" in daily.sql
+    assert [c.name for c in daily.checks] == ["revenue_and_orders_match_silver"]
+    assert daily.checks[0].sql_file.endswith("gold/daily_sales_matches_silver.sql")
 
 
 @pytest.mark.parametrize(

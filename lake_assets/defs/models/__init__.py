@@ -1,0 +1,1 @@
+"""SQL models (silver integration and gold of your own): assets, checks and the partition sensor."""

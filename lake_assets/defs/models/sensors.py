@@ -1,0 +1,57 @@
+"""<layer>_partitions_sensor_<source>: after a model's inputs change, the runs of exactly the
+partitions of its partitioned models whose rows change (a late refund touches an old date;
+declarative automation would only see the newest partition)."""
+
+
+import hashlib
+import json
+
+import dagster as dg
+
+from lake_assets.catalog import Source
+from lake_assets.keys import asset_key
+from lake_assets.lib import models
+from lake_assets.resources.lake import LakeResource
+from lake_assets.resources.spark import SparkResource
+
+from .assets import deps_of
+
+
+def partitions_sensor(source: Source, layer: str, parts: list) -> dg.SensorDefinition:
+    watched = sorted({k for m in parts for k in deps_of(m)}, key=lambda k: k.path)
+    targets = [asset_key(layer, source.name, m.name) for m in parts]
+
+    @dg.sensor(
+        name=f"{layer}_partitions_sensor_{source.name}",
+        target=targets,
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(f"After {', '.join('/'.join(k.path) for k in watched)} change, requests the partitions of "
+                     f"{', '.join('/'.join(k.path) for k in targets)} whose rows change."),
+    )
+    def _sensor(context: dg.SensorEvaluationContext, spark: SparkResource, lake: LakeResource):
+        marks = {}
+        for k in watched:
+            recs = context.instance.fetch_materializations(k, limit=1).records
+            marks["/".join(k.path)] = recs[0].storage_id if recs else None
+        if context.cursor and json.loads(context.cursor) == marks:
+            return dg.SkipReason("no input of these models changed since the last tick")
+        stamp = hashlib.sha1(json.dumps(marks, sort_keys=True).encode()).hexdigest()[:12]
+        session = spark.session()
+        for model, key in zip(parts, targets):
+            for day in models.dates_to_sync(session, lake.root, source, model):
+                yield dg.RunRequest(run_key=f"{'/'.join(key.path)}:{day}:{stamp}", partition_key=day.isoformat(),
+                                    asset_selection=[key], tags={"lake/trigger": f"{layer}_partitions_sensor"})
+        context.update_cursor(json.dumps(marks))
+
+    return _sensor
+
+
+def build(catalog) -> list[dg.SensorDefinition]:
+    out = []
+    for source in catalog.sources:
+        for layer in ("silver", "gold"):
+            parts = [m for m in models.models_of(source) if m.layer == layer and m.partitioned_by]
+            if parts:
+                out.append(partitions_sensor(source, layer, parts))
+    return out
