@@ -9,10 +9,12 @@ into the Dagster instance (DAGSTER_HOME when set), so the UI shows them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -183,6 +185,20 @@ def _not_done(result, graph, keys) -> set[dg.AssetKey]:
     return out
 
 
+@contextlib.contextmanager
+def _quiet_skipped_checks():
+    """An asset that found nothing changed yields no output, so its checks do not run either;
+    Dagster logs that at WARNING for every such check, which is noise in sync's progress. Only
+    while sync's run executes: the logger is Dagster's, not ours."""
+    logger = logging.getLogger("dagster._core.execution.plan.active")
+    before = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
 def run(
     defs: dg.Definitions,
     selection: list[dg.AssetKey],
@@ -191,15 +207,10 @@ def run(
     label: str,
     tags: dict[str, str] | None = None,
 ):
-    from dagster._core.utils import make_new_run_id
-
     job = defs.resolve_implicit_global_asset_job_def()
-    run_id = make_new_run_id()
-    # An asset that found nothing changed yields no output, so its checks do not run either;
-    # Dagster logs that at WARNING for every such check, which is noise in sync's progress.
-    logging.getLogger("dagster._core.execution.plan.active").setLevel(logging.ERROR)
+    run_id = str(uuid.uuid4())  # a run id as Dagster makes them, known before the run starts
     say(f"{label}")
-    with _Progress(instance, run_id, say):
+    with _quiet_skipped_checks(), _Progress(instance, run_id, say):
         result = job.execute_in_process(
             instance=instance,
             asset_selection=selection,
