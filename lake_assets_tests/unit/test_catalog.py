@@ -1,4 +1,4 @@
-"""The source catalog: the contract's format in, frozen dataclasses out, errors naming the entry."""
+"""The source catalog: YAML in, frozen pydantic models out, errors naming the entry."""
 
 import datetime as dt
 import pytest
