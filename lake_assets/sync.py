@@ -22,7 +22,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from lake_assets.catalog import Catalog
 from lake_assets.defs import planners
 from lake_assets.keys import asset_key
-from lake_assets.lib import raw as rawlib
+from lake_assets.lib import plan
 from lake_assets.settings import Settings
 
 Printer = Callable[[str], None]
@@ -222,7 +222,7 @@ def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: d
     started = time.monotonic()
     raw_runs: list[tuple[str, list[dg.AssetKey], dt.date, dt.date]] = []
     for source in catalog.sources:
-        pending = rawlib.pending_days(settings.landing, settings.lake_root, source)
+        pending = plan.pending_days(settings.landing, settings.lake_root, source)
         if not pending:
             say(f"raw/{source.name}: nothing new landed")
             continue

@@ -9,8 +9,8 @@ import pyarrow as pa
 
 from lake_assets.catalog import Source, Table
 from lake_assets.keys import state_path, table_path
+from lake_assets.formats.base import LandedFile
 from lake_assets.lib import raw as rawlib
-from lake_assets.lib.changes import LandedFile
 
 
 class LandingResource(dg.ConfigurableResource):
@@ -24,8 +24,12 @@ class LandingResource(dg.ConfigurableResource):
     def files_in(self, source: Source, table: Table, start: dt.date, end: dt.date) -> list[LandedFile]:
         return rawlib.files_in(self.files(source, table), start, end)
 
-    def read(self, source: Source, table: Table, files: list[LandedFile], progress=None) -> pa.Table:
-        return rawlib.read_changes(self.root, source, table, files, progress)
+    def read(self, source: Source, table: Table, files: list[LandedFile], progress=None,
+             lake_schema: pa.Schema | None = None) -> pa.Table:
+        return rawlib.read_changes(self.root, source, table, files, progress, lake_schema)
+
+    def unheld(self, source: Source, table: Table, files: list[LandedFile], held: dict) -> list[LandedFile]:
+        return rawlib.unheld(self.root, source, table, files, held)
 
 
 class LakeResource(dg.ConfigurableResource):

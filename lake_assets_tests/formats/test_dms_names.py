@@ -6,8 +6,9 @@ import pyarrow as pa
 import pytest
 
 from lake_assets.catalog import parse_catalog
-from lake_assets.lib.changes import LandedFileError, add_order_columns
-from lake_assets.lib.dms import DmsFormat
+from lake_assets.formats.base import LandedFileError
+from lake_assets.lib.changes import add_order_columns
+from lake_assets.formats.dms import DmsFormat
 
 SRC = parse_catalog("""
 sources:
