@@ -5,7 +5,6 @@ cursor remembers what the sensor last requested, so a tick before those runs hav
 raw does not ask again; a day whose new files change (one more, one replaced) is asked again.
 """
 
-
 import hashlib
 import json
 
@@ -23,7 +22,10 @@ def _digest(parts) -> str:
 
 
 def pending_digests(pending: plan.Pending) -> Digests:
-    return {t: {day.isoformat(): _digest(ids) for day, ids in days.items()} for t, days in pending.items()}
+    return {
+        t: {day.isoformat(): _digest(ids) for day, ids in days.items()}
+        for t, days in pending.items()
+    }
 
 
 def to_request(old: Digests, new: Digests) -> dict[str, list[str]]:
@@ -56,7 +58,7 @@ def landing_sensor(source: Source, landing_root: str, lake_root: str) -> dg.Sens
         target=raw_keys,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Requests raw partitions of {source.name} for landed files raw does not hold yet.",
+        description=f"Requests raw partitions of {source.name} for landed files raw lacks.",
     )
     def _sensor(context: dg.SensorEvaluationContext):
         new = pending_digests(plan.pending(landing_root, lake_root, source))

@@ -9,8 +9,15 @@ from functools import cache
 from lake_assets.catalog import Source
 from lake_assets.formats.base import FileChanges, LandedFile, LandedFileError, LandingFormat
 
-__all__ = ["BUILT_IN", "FileChanges", "LandedFile", "LandedFileError", "LandingFormat", "UnknownFormatError",
-           "resolve"]
+__all__ = [
+    "BUILT_IN",
+    "FileChanges",
+    "LandedFile",
+    "LandedFileError",
+    "LandingFormat",
+    "UnknownFormatError",
+    "resolve",
+]
 
 # A later format is one module here and one line below; nothing else changes.
 BUILT_IN = {"dms": "lake_assets.formats.dms:DmsFormat"}
@@ -29,8 +36,10 @@ def by_name(name: str) -> LandingFormat:
     target = BUILT_IN.get(name, name)
     module_name, sep, class_name = target.partition(":")
     if not sep:
-        raise UnknownFormatError(f"unknown format {name!r}: built in are {', '.join(BUILT_IN)}, "
-                                 f"or name a class of your own as package.module:ClassName")
+        raise UnknownFormatError(
+            f"unknown format {name!r}: built in are {', '.join(BUILT_IN)}, "
+            f"or name a class of your own as package.module:ClassName"
+        )
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as e:

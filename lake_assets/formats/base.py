@@ -18,7 +18,12 @@ import pyarrow as pa
 from lake_assets.catalog import Source, Table
 from lake_assets.lib import storage
 
-OPS = ("I", "U", "D", "T")  # insert, update, delete, truncate (a truncate's source columns are null)
+OPS = (
+    "I",
+    "U",
+    "D",
+    "T",
+)  # insert, update, delete, truncate (a truncate's source columns are null)
 
 
 class LandedFileError(ValueError):
@@ -72,7 +77,8 @@ class LandingFormat(ABC):
             seen = by_name.setdefault(f.name, f)
             if seen.size != f.size:
                 raise LandedFileError(
-                    f"{f.path}: landed twice with other content ({f.size} bytes; {seen.path} has {seen.size})"
+                    f"{f.path}: landed twice with other content "
+                    f"({f.size} bytes; {seen.path} has {seen.size})"
                 )
         return self.ordered(by_name.values())
 

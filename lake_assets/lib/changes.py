@@ -9,8 +9,15 @@ import pyarrow.compute as pc
 from lake_assets.catalog import Source, Table
 from lake_assets.formats.base import OPS, FileChanges, LandedFile, LandedFileError
 
-__all__ = ["OPS", "META_COLUMNS", "LandedFile", "LandedFileError", "add_order_columns", "check_changes",
-           "raw_rows"]
+__all__ = [
+    "OPS",
+    "META_COLUMNS",
+    "LandedFile",
+    "LandedFileError",
+    "add_order_columns",
+    "check_changes",
+    "raw_rows",
+]
 
 UTC_TS = pa.timestamp("us", tz="UTC")
 # _seq = kind | commit micros | file order key | position: its lexical order is the order in
@@ -18,8 +25,16 @@ UTC_TS = pa.timestamp("us", tz="UTC")
 _MICROS_OFFSET = 10**17  # keeps pre-1970 instants positive so padding sorts them right
 # `_file_size` and `_file_digest` say which landed files raw holds, in the same commit as
 # their rows; bronze does not carry them (lib/cdc.py RAW_ONLY).
-META_COLUMNS = ("_op", "_commit_ts", "_source_file", "_file_pos", "_seq", "_file_date", "_file_size",
-                "_file_digest")
+META_COLUMNS = (
+    "_op",
+    "_commit_ts",
+    "_source_file",
+    "_file_pos",
+    "_seq",
+    "_file_date",
+    "_file_size",
+    "_file_digest",
+)
 
 
 def add_order_columns(rows: pa.Table, file: LandedFile) -> pa.Table:
@@ -27,17 +42,25 @@ def add_order_columns(rows: pa.Table, file: LandedFile) -> pa.Table:
     n = rows.num_rows
     kind = "0" if file.is_full_load else "1"
     ts = rows.column("_commit_ts")
-    micros = pc.add(pc.fill_null(pc.cast(pc.cast(ts, pa.timestamp("us")), pa.int64()), 0), _MICROS_OFFSET)
+    micros = pc.add(
+        pc.fill_null(pc.cast(pc.cast(ts, pa.timestamp("us")), pa.int64()), 0), _MICROS_OFFSET
+    )
     micros_s = pc.utf8_lpad(pc.cast(micros, pa.string()), 19, "0")
     pos_s = pc.utf8_lpad(pc.cast(rows.column("_file_pos"), pa.string()), 10, "0")
     # Constants as scalars (repeated by arrow), not Python lists of n values: the lists cost
     # more than all the rest of reading a file.
     seq = pc.binary_join_element_wise(
-        pa.scalar(f"{kind}.", pa.string()), micros_s, pa.scalar(f".{file.order_key}.", pa.string()), pos_s, ""
+        pa.scalar(f"{kind}.", pa.string()),
+        micros_s,
+        pa.scalar(f".{file.order_key}.", pa.string()),
+        pos_s,
+        "",
     )
     rows = rows.append_column("_source_file", pa.repeat(pa.scalar(file.name, pa.string()), n))
     rows = rows.append_column("_seq", seq)
-    return rows.append_column("_file_date", pa.repeat(pa.scalar(file.partition_date, pa.date32()), n))
+    return rows.append_column(
+        "_file_date", pa.repeat(pa.scalar(file.partition_date, pa.date32()), n)
+    )
 
 
 def raw_rows(read: FileChanges) -> pa.Table:
@@ -54,8 +77,14 @@ def check_changes(source: Source, table: Table, file: LandedFile, rows: pa.Table
     op = rows.column("_op")
     bad = pc.invert(pc.fill_null(pc.is_in(op, pa.array(ops, pa.string())), False))
     if pc.any(bad).as_py():
-        _refuse(source, table, file, rows, bad, f"_op {pc.filter(op, bad)[0].as_py()!r} is not one of "
-                                                f"{', '.join(ops)}")
+        _refuse(
+            source,
+            table,
+            file,
+            rows,
+            bad,
+            f"_op {pc.filter(op, bad)[0].as_py()!r} is not one of {', '.join(ops)}",
+        )
     keyed = pc.not_equal(pc.fill_null(op, ""), "T")
     for key in table.primary_key:
         if key not in rows.column_names:
@@ -69,5 +98,7 @@ def _refuse(source: Source, table: Table, file: LandedFile, rows: pa.Table, mask
     pos = pc.filter(rows.column("_file_pos"), mask)[0].as_py()
     count = pc.sum(pc.cast(mask, pa.int64())).as_py()
     more = f" ({count} rows like it)" if count > 1 else ""
-    raise LandedFileError(f"{file.path}: row {pos} (position in the file) of table {source.name}.{table.name}: "
-                          f"{why}{more}")
+    raise LandedFileError(
+        f"{file.path}: row {pos} (position in the file) of table {source.name}.{table.name}: "
+        f"{why}{more}"
+    )

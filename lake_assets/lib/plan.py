@@ -24,7 +24,9 @@ def last_partition_day(now: dt.datetime | None = None) -> dt.date:
     return (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).date()
 
 
-def new_files(files: list[LandedFile], held: dict[str, rawlib.Held], last_day: dt.date) -> dict[dt.date, list[LandedFile]]:
+def new_files(
+    files: list[LandedFile], held: dict[str, rawlib.Held], last_day: dt.date
+) -> dict[dt.date, list[LandedFile]]:
     """The files raw does not hold, by the raw day whose run takes them. A file dated after the
     last partition goes to the last one, whose run fails naming it (no partition can hold it)."""
     out: dict[dt.date, list[LandedFile]] = defaultdict(list)
@@ -35,8 +37,9 @@ def new_files(files: list[LandedFile], held: dict[str, rawlib.Held], last_day: d
     return dict(out)
 
 
-def pending_table(landing_root: str, lake_root: str, source: Source, table: Table,
-                  last_day: dt.date) -> dict[dt.date, tuple[str, ...]]:
+def pending_table(
+    landing_root: str, lake_root: str, source: Source, table: Table, last_day: dt.date
+) -> dict[dt.date, tuple[str, ...]]:
     from lake_assets.keys import table_path
 
     try:
@@ -44,10 +47,15 @@ def pending_table(landing_root: str, lake_root: str, source: Source, table: Tabl
     except LandedFileError as e:
         return {source.start_date: (f"error:{e}",)}
     held = rawlib.held_files(table_path(lake_root, "raw", source.name, table.name))
-    return {day: tuple(f"{f.name}:{f.size}" for f in fs) for day, fs in new_files(files, held, last_day).items()}
+    return {
+        day: tuple(f"{f.name}:{f.size}" for f in fs)
+        for day, fs in new_files(files, held, last_day).items()
+    }
 
 
-def pending(landing_root: str, lake_root: str, source: Source, last_day: dt.date | None = None) -> Pending:
+def pending(
+    landing_root: str, lake_root: str, source: Source, last_day: dt.date | None = None
+) -> Pending:
     """Every table's new files by raw day (one listing of the landing zone per table)."""
     last_day = last_day or last_partition_day()
     out: Pending = {}

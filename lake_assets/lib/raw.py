@@ -49,8 +49,9 @@ def held_files(raw_path: str) -> dict[str, Held]:
     return {name: Held(day, n, d) for name, day, n, d in delta.query(raw_path, sql)}
 
 
-def unheld(landing_root: str, source: Source, table: Table, files: list[LandedFile],
-           held: dict[str, Held]) -> list[LandedFile]:
+def unheld(
+    landing_root: str, source: Source, table: Table, files: list[LandedFile], held: dict[str, Held]
+) -> list[LandedFile]:
     """The files raw does not hold. A held name landed again with other content (another size,
     or the same size and another digest) raises LandedFileError naming the file."""
     fmt = formats.resolve(source)
@@ -68,8 +69,10 @@ def unheld(landing_root: str, source: Source, table: Table, files: list[LandedFi
 
 
 def relanded(source: Source, table: Table, f: LandedFile, why: str) -> LandedFileError:
-    return LandedFileError(f"{f.path}: landed again with other content than the file of that name that "
-                           f"raw/{source.name}/{table.name} holds ({why}); land new changes under a new name")
+    return LandedFileError(
+        f"{f.path}: landed again with other content than the file of that name that "
+        f"raw/{source.name}/{table.name} holds ({why}); land new changes under a new name"
+    )
 
 
 def _digest(fs, f: LandedFile) -> str:
@@ -134,7 +137,8 @@ class _TypesSeen:
             if wide is None:
                 raise LandedFileError(
                     f"{f.path}: column {field.name!r} of table {self.name} has type "
-                    f"{T.spark_type_name(field.type)}, but {prev[1]} has {T.spark_type_name(prev[0])}"
+                    f"{T.spark_type_name(field.type)}, "
+                    f"but {prev[1]} has {T.spark_type_name(prev[0])}"
                 )
             self.seen[field.name] = (wide, prev[1] if prev else f.path)
 
@@ -144,8 +148,12 @@ class _TypesSeen:
 
 
 def _aligned(part: pa.Table, target: pa.Schema) -> pa.Table:
-    cols = [part.column(f.name).cast(f.type) if f.name in part.column_names else pa.nulls(part.num_rows, f.type)
-            for f in target]
+    cols = [
+        part.column(f.name).cast(f.type)
+        if f.name in part.column_names
+        else pa.nulls(part.num_rows, f.type)
+        for f in target
+    ]
     return pa.table(cols, schema=target)
 
 

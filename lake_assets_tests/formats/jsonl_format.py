@@ -29,9 +29,16 @@ class JsonLinesFormat(LandingFormat):
         if not m:
             raise LandedFileError(f"{info.path}: not a batch file (<yyyyMMdd>-<batch>.jsonl)")
         day = dt.datetime.strptime(m.group(1), "%Y%m%d").date()
-        return LandedFile(path=info.path, rel=info.rel, name=name, is_full_load=False,
-                          order_key=f"B{m.group(1)}{int(m.group(2)):012d}",
-                          partition_date=max(day, source.start_date), name_time=None, size=info.size)
+        return LandedFile(
+            path=info.path,
+            rel=info.rel,
+            name=name,
+            is_full_load=False,
+            order_key=f"B{m.group(1)}{int(m.group(2)):012d}",
+            partition_date=max(day, source.start_date),
+            name_time=None,
+            size=info.size,
+        )
 
     def parse(self, source: Source, table: Table, file: LandedFile, data: bytes) -> pa.Table:
         try:
@@ -41,15 +48,19 @@ class JsonLinesFormat(LandingFormat):
         n = len(lines)
         cols = {c: pa.array([x.get(c) for x in lines], T.arrow_type(t)) for c, t in table.columns}
         commit = [dt.datetime.fromisoformat(x["ts"]).replace(tzinfo=dt.timezone.utc) for x in lines]
-        return pa.table({
-            **cols,
-            "_op": pa.array([str(x.get("op", "")).upper() for x in lines], pa.string()),
-            "_commit_ts": pa.array(commit, pa.timestamp("us", tz="UTC")),
-            "_file_pos": pa.array(np.arange(n, dtype=np.int64)),
-        })
+        return pa.table(
+            {
+                **cols,
+                "_op": pa.array([str(x.get("op", "")).upper() for x in lines], pa.string()),
+                "_commit_ts": pa.array(commit, pa.timestamp("us", tz="UTC")),
+                "_file_pos": pa.array(np.arange(n, dtype=np.int64)),
+            }
+        )
 
 
-def write_batch(landing, source: str, schema: str, table: str, day: str, batch: int, lines: list[dict]):
+def write_batch(
+    landing, source: str, schema: str, table: str, day: str, batch: int, lines: list[dict]
+):
     folder = landing / source / schema / table
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{day.replace('-', '')}-{batch}.jsonl"

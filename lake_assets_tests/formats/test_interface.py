@@ -26,14 +26,24 @@ FMT = formats.resolve(SRC)
 
 
 def _land(landing):
-    cdc = write_cdc(landing, "s", SCHEMA, "t", ts("2024-01-02 10:00:00"), [r("I", "2024-01-02 10:00:00", 2, "b")], ROW)
+    cdc = write_cdc(
+        landing,
+        "s",
+        SCHEMA,
+        "t",
+        ts("2024-01-02 10:00:00"),
+        [r("I", "2024-01-02 10:00:00", 2, "b")],
+        ROW,
+    )
     load = write_load(landing, "s", SCHEMA, "t", 1, [r("I", "2024-01-01 00:00:00", 1, "a")], ROW)
     return load, cdc
 
 
 def test_files_are_listed_once_per_name_in_change_order_with_their_size(tmp_path):
     load, cdc = _land(tmp_path)
-    shutil.copyfile(cdc, table_dir(tmp_path, "s", SCHEMA, "t") / cdc.name)  # landed twice, same content
+    shutil.copyfile(
+        cdc, table_dir(tmp_path, "s", SCHEMA, "t") / cdc.name
+    )  # landed twice, same content
     files = FMT.list_files(str(tmp_path), SRC, TABLE)
     assert [f.name for f in files] == [load.name, cdc.name]
     assert [f.size for f in files] == [load.stat().st_size, cdc.stat().st_size]

@@ -41,12 +41,15 @@ sources:
     assert parse_catalog(text).sources[0].format == NAME
 
 
-@pytest.mark.parametrize("name, words", [
-    ("avro", "unknown format 'avro'"),
-    ("lake_assets_tests.nowhere:Fmt", "cannot be imported"),
-    ("lake_assets_tests.formats.jsonl_format:Nope", "cannot be imported"),
-    ("lake_assets.catalog:Source", "not a LandingFormat"),
-])
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("avro", "unknown format 'avro'"),
+        ("lake_assets_tests.nowhere:Fmt", "cannot be imported"),
+        ("lake_assets_tests.formats.jsonl_format:Nope", "cannot be imported"),
+        ("lake_assets.catalog:Source", "not a LandingFormat"),
+    ],
+)
 def test_an_unknown_format_is_a_typed_error_naming_it(name, words):
     with pytest.raises(formats.UnknownFormatError, match=words):
         formats.resolve(_as(name))

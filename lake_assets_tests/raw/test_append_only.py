@@ -11,9 +11,16 @@ from lake_assets_tests.assets._lake import SRC, assert_ok, bronze, catalog, cdc,
 
 def _land_seven(lake):
     load(lake, "t", 1, [r("I", "2024-01-01 00:00:00", i, f"l{i}") for i in (1, 2, 3)])
-    first = cdc(lake, "t", "2024-01-02 10:00:00", [r("U", "2024-01-02 10:00:00", 1, "u1"),
-                                                    r("I", "2024-01-02 10:00:01", 4, "n4"),
-                                                    r("D", "2024-01-02 10:00:02", 2)])
+    first = cdc(
+        lake,
+        "t",
+        "2024-01-02 10:00:00",
+        [
+            r("U", "2024-01-02 10:00:00", 1, "u1"),
+            r("I", "2024-01-02 10:00:01", 4, "n4"),
+            r("D", "2024-01-02 10:00:02", 2),
+        ],
+    )
     second = cdc(lake, "t", "2024-01-03 10:00:00", [r("U", "2024-01-03 10:00:00", 3, "u3")])
     return first, second
 
@@ -39,7 +46,9 @@ def test_landed_files_removed_after_the_sync_take_nothing_out_of_raw(lake):
     second.unlink()
     later = cdc(lake, "t", "2024-01-03 11:00:00", [r("I", "2024-01-03 11:00:00", 5, "n5")])
     assert_ok(lake.sync())
-    assert raw(lake, "t") == held + [{"id": 5, "v": "n5", "_op": "I", "_source_file": later.name, "_file_pos": 0}]
+    assert raw(lake, "t") == held + [
+        {"id": 5, "v": "n5", "_op": "I", "_source_file": later.name, "_file_pos": 0}
+    ]
     assert bronze(lake, "t") == expected + [{"id": 5, "v": "n5"}]
 
 
@@ -50,8 +59,12 @@ def test_a_run_with_nothing_new_writes_nothing(lake, dagster_instance):
     version = lake.version("raw", SRC, "t")
     job = lake.defs().resolve_implicit_global_asset_job_def()
     for day in ("2024-01-01", "2024-01-02", "2024-01-03"):
-        res = job.execute_in_process(instance=dagster_instance, asset_selection=[asset_key("raw", SRC, "t")],
-                                     partition_key=day, raise_on_error=False)
+        res = job.execute_in_process(
+            instance=dagster_instance,
+            asset_selection=[asset_key("raw", SRC, "t")],
+            partition_key=day,
+            raise_on_error=False,
+        )
         assert res.success
     assert lake.version("raw", SRC, "t") == version
 
@@ -66,8 +79,13 @@ def test_a_name_landed_again_with_other_content_fails_naming_it_and_changes_noth
 
     # Other rows under the same name, in the flat folder (a copy the dated one no longer matches).
     first.unlink()
-    cdc(lake, "t", "2024-01-02 10:00:00", [r("U", "2024-01-02 10:00:00", 1, "other content, other size")],
-        date_folders=False)
+    cdc(
+        lake,
+        "t",
+        "2024-01-02 10:00:00",
+        [r("U", "2024-01-02 10:00:00", 1, "other content, other size")],
+        date_folders=False,
+    )
     cdc(lake, "ok", "2024-01-02 09:00:00", [r("I", "2024-01-02 09:00:00", 1, "ok")])
     res = lake.sync()
     assert not res.ok

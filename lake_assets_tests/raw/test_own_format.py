@@ -29,11 +29,22 @@ def _line(op, when, id, label=None, qty=None):
 
 def test_json_lines_batches_sync_through_raw_bronze_and_silver(lake):
     lake.write_catalog(CATALOG)
-    first = _batch(lake, "2024-01-02", 1, _line("I", "2024-01-02T09:00:00", 1, "a", 1),
-                   _line("I", "2024-01-02T09:00:01", 2, "b", 2))
+    first = _batch(
+        lake,
+        "2024-01-02",
+        1,
+        _line("I", "2024-01-02T09:00:00", 1, "a", 1),
+        _line("I", "2024-01-02T09:00:01", 2, "b", 2),
+    )
     _batch(lake, "2024-01-02", 2, _line("U", "2024-01-02T10:00:00", 1, "a2", 10))
     assert_ok(lake.sync())
-    _batch(lake, "2024-01-03", 3, _line("D", "2024-01-03T09:00:00", 2), _line("i", "2024-01-03T09:00:01", 3, "c", 3))
+    _batch(
+        lake,
+        "2024-01-03",
+        3,
+        _line("D", "2024-01-03T09:00:00", 2),
+        _line("i", "2024-01-03T09:00:01", 3, "c", 3),
+    )
     first.unlink()  # expired from the landing zone: raw keeps its changes
     assert_ok(lake.sync())
     want = [{"id": 1, "label": "a2", "qty": 10}, {"id": 3, "label": "c", "qty": 3}]
@@ -41,8 +52,12 @@ def test_json_lines_batches_sync_through_raw_bronze_and_silver(lake):
         got = lake.rows(layer, "j", "items", "id")
         assert [{k: x[k] for k in ("id", "label", "qty")} for x in got] == want, layer
     assert [(x["_op"], x["id"], x["_source_file"]) for x in raw(lake, "items", source="j")] == [
-        ("I", 1, "20240102-1.jsonl"), ("I", 2, "20240102-1.jsonl"), ("U", 1, "20240102-2.jsonl"),
-        ("D", 2, "20240103-3.jsonl"), ("I", 3, "20240103-3.jsonl")]
+        ("I", 1, "20240102-1.jsonl"),
+        ("I", 2, "20240102-1.jsonl"),
+        ("U", 1, "20240102-2.jsonl"),
+        ("D", 2, "20240103-3.jsonl"),
+        ("I", 3, "20240103-3.jsonl"),
+    ]
     assert_ok(lake.sync())
     assert not any(line.startswith("  raw/") for line in lake.lines), lake.lines
 
@@ -52,6 +67,8 @@ def test_an_own_format_file_that_cannot_be_read_fails_naming_it(lake):
     bad = _batch(lake, "2024-01-02", 1, _line("I", "2024-01-02T09:00:00", 1, "a", 1))
     bad.write_text("{not json\n")
     res = lake.sync()
-    assert not res.ok and any(bad.name in f and "not JSON lines" in f for f in res.failures), res.failures
+    assert not res.ok and any(bad.name in f and "not JSON lines" in f for f in res.failures), (
+        res.failures
+    )
     bad.unlink()
     assert_ok(lake.sync())

@@ -3,7 +3,17 @@ dated after every partition fails its table naming the file. Other tables still 
 
 from __future__ import annotations
 
-from lake_assets_tests.assets._lake import SRC, assert_ok, bronze, catalog, cdc, has_table, load, r, raw
+from lake_assets_tests.assets._lake import (
+    SRC,
+    assert_ok,
+    bronze,
+    catalog,
+    cdc,
+    has_table,
+    load,
+    r,
+    raw,
+)
 
 
 def _two_tables(lake):
@@ -27,8 +37,15 @@ def _fails_naming(lake, *words) -> str:
 
 def test_a_null_primary_key_is_refused_at_raw_naming_file_row_and_table(lake):
     before = _two_tables(lake)
-    bad = cdc(lake, "t", "2024-01-02 10:00:00", [r("U", "2024-01-02 10:00:00", 1, "fine"),
-                                                  {**r("I", "2024-01-02 10:00:01", 0, "no key"), "id": None}])
+    bad = cdc(
+        lake,
+        "t",
+        "2024-01-02 10:00:00",
+        [
+            r("U", "2024-01-02 10:00:00", 1, "fine"),
+            {**r("I", "2024-01-02 10:00:01", 0, "no key"), "id": None},
+        ],
+    )
     _fails_naming(lake, bad.name, "row 1", f"{SRC}.t", "'id'", "null")
     assert (raw(lake, "t"), bronze(lake, "t")) == before
     bad.unlink()
@@ -37,9 +54,16 @@ def test_a_null_primary_key_is_refused_at_raw_naming_file_row_and_table(lake):
 
 def test_an_unknown_op_is_refused_at_raw_naming_file_row_and_table(lake):
     before = _two_tables(lake)
-    bad = cdc(lake, "t", "2024-01-02 10:00:00", [r("U", "2024-01-02 10:00:00", 1, "a"),
-                                                  r("U", "2024-01-02 10:00:01", 1, "b"),
-                                                  r("X", "2024-01-02 10:00:02", 1, "c")])
+    bad = cdc(
+        lake,
+        "t",
+        "2024-01-02 10:00:00",
+        [
+            r("U", "2024-01-02 10:00:00", 1, "a"),
+            r("U", "2024-01-02 10:00:01", 1, "b"),
+            r("X", "2024-01-02 10:00:02", 1, "c"),
+        ],
+    )
     _fails_naming(lake, bad.name, "row 2", f"{SRC}.t", "'X'")
     assert (raw(lake, "t"), bronze(lake, "t")) == before
 
@@ -58,5 +82,7 @@ def test_a_future_file_is_the_only_file_of_a_new_table(lake):
     load(lake, "ok", 1, [r("I", "2024-01-01 00:00:00", 1, "ok1")])
     future = cdc(lake, "t", "2099-12-31 10:00:00", [r("I", "2099-12-31 10:00:00", 2, "later")])
     res = lake.sync()
-    assert [f for f in res.failures if future.name in f and "after the last daily partition" in f], res.failures
+    assert [
+        f for f in res.failures if future.name in f and "after the last daily partition" in f
+    ], res.failures
     assert bronze(lake, "ok") == [{"id": 1, "v": "ok1"}] and not has_table(lake, "raw", "t")

@@ -15,7 +15,9 @@ BIG = 2**40
 
 
 def _schema(t: pa.DataType) -> pa.Schema:
-    return pa.schema([("Op", pa.string()), ("ts", pa.timestamp("us")), ("id", pa.int64()), ("n", t)])
+    return pa.schema(
+        [("Op", pa.string()), ("ts", pa.timestamp("us")), ("id", pa.int64()), ("n", t)]
+    )
 
 
 def _row(op, when, id, n):
@@ -23,13 +25,20 @@ def _row(op, when, id, n):
 
 
 def _type_of(lake, layer, table) -> pa.DataType:
-    return pa.schema(DeltaTable(str(lake.path(layer, SRC, table))).schema().to_arrow()).field("n").type
+    return (
+        pa.schema(DeltaTable(str(lake.path(layer, SRC, table))).schema().to_arrow()).field("n").type
+    )
 
 
 WIDENINGS = [
     (pa.int32(), pa.int64(), 7, BIG),
     (pa.float32(), pa.float64(), 0.5, 1e300),
-    (pa.decimal128(10, 2), pa.decimal128(14, 2), Decimal("12345678.90"), Decimal("123456789012.34")),
+    (
+        pa.decimal128(10, 2),
+        pa.decimal128(14, 2),
+        Decimal("12345678.90"),
+        Decimal("123456789012.34"),
+    ),
 ]
 
 
@@ -38,12 +47,28 @@ def test_widening_in_a_later_sync_is_accepted_as_in_one(lake, narrow, wide, smal
     lake.write_catalog(catalog("later", "together"))
 
     def land_narrow(t):
-        load(lake, t, 1, [_row("I", "2024-01-01 00:00:00", 1, small), _row("I", "2024-01-01 00:00:00", 2, small)],
-             _schema(narrow))
+        load(
+            lake,
+            t,
+            1,
+            [
+                _row("I", "2024-01-01 00:00:00", 1, small),
+                _row("I", "2024-01-01 00:00:00", 2, small),
+            ],
+            _schema(narrow),
+        )
 
     def land_wide(t):
-        cdc(lake, t, "2024-01-02 09:00:00", [_row("U", "2024-01-02 09:00:00", 2, large),
-                                             _row("I", "2024-01-02 09:00:01", 3, large)], _schema(wide))
+        cdc(
+            lake,
+            t,
+            "2024-01-02 09:00:00",
+            [
+                _row("U", "2024-01-02 09:00:00", 2, large),
+                _row("I", "2024-01-02 09:00:01", 3, large),
+            ],
+            _schema(wide),
+        )
 
     land_narrow("later")
     land_narrow("together")
@@ -60,7 +85,13 @@ def test_widening_in_a_later_sync_is_accepted_as_in_one(lake, narrow, wide, smal
         assert [(x["id"], x["n"]) for x in lake.rows("silver", SRC, t, "id")] == expected, t
     assert len(lake.rows("raw", SRC, "later")) == 4
     # A narrower file after the wide one fits the wide column.
-    cdc(lake, "later", "2024-01-03 09:00:00", [_row("U", "2024-01-03 09:00:00", 1, small)], _schema(narrow))
+    cdc(
+        lake,
+        "later",
+        "2024-01-03 09:00:00",
+        [_row("U", "2024-01-03 09:00:00", 1, small)],
+        _schema(narrow),
+    )
     assert_ok(lake.sync())
     assert _type_of(lake, "raw", "later") == wide and len(lake.rows("raw", SRC, "later")) == 5
 
@@ -69,7 +100,13 @@ def test_an_incompatible_change_in_a_later_sync_names_table_column_and_file(lake
     lake.write_catalog(catalog("t"))
     load(lake, "t", 1, [_row("I", "2024-01-01 00:00:00", 1, 10)], _schema(pa.int64()))
     assert_ok(lake.sync())
-    bad = cdc(lake, "t", "2024-01-02 09:00:00", [_row("U", "2024-01-02 09:00:00", 1, "ten")], _schema(pa.string()))
+    bad = cdc(
+        lake,
+        "t",
+        "2024-01-02 09:00:00",
+        [_row("U", "2024-01-02 09:00:00", 1, "ten")],
+        _schema(pa.string()),
+    )
     res = lake.sync()
     assert not res.ok
     assert any(bad.name in f and "'n'" in f and f"{SRC}.t" in f for f in res.failures), res.failures

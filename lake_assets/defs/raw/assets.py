@@ -7,10 +7,8 @@ the write runs, so a write retried after another writer's commit keeps that writ
 A file removed from the landing zone after it entered raw leaves its rows where they are.
 """
 
-
 import datetime as dt
 import time
-
 from typing import Any
 
 import dagster as dg
@@ -23,7 +21,11 @@ from lake_assets.keys import asset_key, state_path
 from lake_assets.lib import delta
 from lake_assets.lib import raw as rawlib
 from lake_assets.resources.io_manager import (
-    PARTITION_COLUMN, WRITE_MODE, LocalRows, stage_local_rows, time_window_predicate,
+    PARTITION_COLUMN,
+    WRITE_MODE,
+    LocalRows,
+    stage_local_rows,
+    time_window_predicate,
 )
 from lake_assets.resources.lake import LakeResource, LandingResource
 from lake_assets.resources.spark import SparkResource
@@ -33,20 +35,27 @@ PARTITION_COL = "_file_date"
 
 def partitions_for(source: Source) -> dg.DailyPartitionsDefinition:
     # end_offset=1: today's partition exists while today's files are still landing.
-    return dg.DailyPartitionsDefinition(start_date=source.start_date.isoformat(), timezone="UTC", end_offset=1)
+    return dg.DailyPartitionsDefinition(
+        start_date=source.start_date.isoformat(), timezone="UTC", end_offset=1
+    )
 
 
-def new_files(source: Source, table: Table, landing: LandingResource, path: str, first: dt.date,
-              last: dt.date) -> list[LandedFile]:
+def new_files(
+    source: Source, table: Table, landing: LandingResource, path: str, first: dt.date, last: dt.date
+) -> list[LandedFile]:
     """The files of days first..last that raw does not hold (LandedFileError names a file that
     cannot enter: one dated past every partition, or a held name landed with other content)."""
     files = landing.files(source, table)
     final = dt.date.fromisoformat(partitions_for(source).get_last_partition_key())
     late = [f for f in files if f.partition_date > final]
     if late:
-        raise LandedFileError(f"{late[0].path}: dated {late[0].partition_date}, after the last daily partition "
-                              f"of raw/{source.name}/{table.name} ({final}); no run can place its changes")
-    return landing.unheld(source, table, rawlib.files_in(files, first, last), rawlib.held_files(path))
+        raise LandedFileError(
+            f"{late[0].path}: dated {late[0].partition_date}, after the last daily partition "
+            f"of raw/{source.name}/{table.name} ({final}); no run can place its changes"
+        )
+    return landing.unheld(
+        source, table, rawlib.files_in(files, first, last), rawlib.held_files(path)
+    )
 
 
 def with_held_rows(spark, path: str, rows: pa.Table, window: str, staging: str):
@@ -72,7 +81,12 @@ def _union(a, b):
     names = list(dict.fromkeys([*a.columns, *b.columns]))
 
     def full(df):
-        return df.select(*[F.col(delta.quote(n)) if n in df.columns else F.lit(None).cast(types[n]).alias(n) for n in names])
+        return df.select(
+            *[
+                F.col(delta.quote(n)) if n in df.columns else F.lit(None).cast(types[n]).alias(n)
+                for n in names
+            ]
+        )
 
     return full(a).unionByName(full(b))
 
@@ -87,34 +101,54 @@ def raw_asset(source: Source, table: Table) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds={"spark", "delta"},
         tags={"layer": "raw", "source": source.name},
-        metadata={WRITE_MODE: "replace_partitions", PARTITION_COLUMN: PARTITION_COL, "lake/primary_key": list(table.primary_key)},
+        metadata={
+            WRITE_MODE: "replace_partitions",
+            PARTITION_COLUMN: PARTITION_COL,
+            "lake/primary_key": list(table.primary_key),
+        },
         description=(
-            f"Every change of {source.name}.{table.schema}.{table.name} as landed by {source.format.upper()}: "
-            f"one row per change (I/U/D) per landed file, each held once. Partitioned by the day of the "
+            f"Every change of {source.name}.{table.schema}.{table.name} as landed "
+            f"({source.format}): one row per change (I/U/D/T) per landed file, each held once, "
+            f"kept when the landed file is gone. Partitioned by the day of the "
             f"file (a full load belongs to the first day); `_seq` orders the table's changes."
         ),
     )
-    def _raw(context: dg.AssetExecutionContext, spark: SparkResource, landing: LandingResource, lake: LakeResource,
-             step_launcher: dg.ResourceParam[Any]):
+    def _raw(
+        context: dg.AssetExecutionContext,
+        spark: SparkResource,
+        landing: LandingResource,
+        lake: LakeResource,
+        step_launcher: dg.ResourceParam[Any],
+    ):
         started = time.monotonic()
         tw = context.partition_time_window
         first, last = tw.start.date(), (tw.end - dt.timedelta(days=1)).date()
         path = lake.table("raw", source.name, table.name)
         try:
             files = new_files(source, table, landing, path, first, last)
-            context.log.info(f"{len(files)} new landed file(s) of {source.name}.{table.name} for {first}..{last}")
+            context.log.info(
+                f"{len(files)} new landed file(s) of {source.name}.{table.name} for {first}..{last}"
+            )
             lake_schema = delta.arrow_schema(path) if files and delta.exists(path) else None
-            rows = landing.read(source, table, files, progress=context.log.info, lake_schema=lake_schema)
+            rows = landing.read(
+                source, table, files, progress=context.log.info, lake_schema=lake_schema
+            )
         except LandedFileError as e:
             raise dg.Failure(description=str(e)) from None
-        staging = state_path(lake.root, source.name, table.name, f"staging/raw/{context.run.run_id}")
+        staging = state_path(
+            lake.root, source.name, table.name, f"staging/raw/{context.run.run_id}"
+        )
         window = time_window_predicate(PARTITION_COL, tw.start, tw.end)
         out = with_held_rows(spark.session(), path, rows, window, staging)
         if out is None:
             context.add_output_metadata({"skipped": "no landed file that raw does not hold"})
             return None
         context.add_output_metadata(
-            {"files": len(files), "changes": rows.num_rows, "read_seconds": round(time.monotonic() - started, 2)}
+            {
+                "files": len(files),
+                "changes": rows.num_rows,
+                "read_seconds": round(time.monotonic() - started, 2),
+            }
         )
         return out
 
