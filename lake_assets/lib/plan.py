@@ -1,4 +1,4 @@
-"""What is new in the landing zone: the one rule the landing sensor and `sync` both follow.
+"""What is new in the landing zone: the one rule the landing sensor, `sync` and raw's runs follow.
 
 A landed file is new when raw does not hold a file of its name, or holds one of another size
 (landed again with other content: its raw run fails naming it). Files raw holds that are no
@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
+from lake_assets import formats
 from lake_assets.catalog import Source, Table
-from lake_assets.formats.base import LandedFile, LandedFileError
+from lake_assets.formats.base import LandedFile, LandedFileError, digest_of
 from lake_assets.lib import raw as rawlib
 
 # {table: {raw day: identities ("name:size") of its new files}}; a table whose listing fails
@@ -24,6 +25,12 @@ def last_partition_day(now: dt.datetime | None = None) -> dt.date:
     return (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).date()
 
 
+def is_new(f: LandedFile, held: dict[str, rawlib.Held]) -> bool:
+    """Raw holds no file of this name, or holds one of another size (other content)."""
+    h = held.get(f.name)
+    return h is None or (h.size is not None and h.size != f.size)
+
+
 def new_files(
     files: list[LandedFile], held: dict[str, rawlib.Held], last_day: dt.date
 ) -> dict[dt.date, list[LandedFile]]:
@@ -31,10 +38,44 @@ def new_files(
     last partition goes to the last one, whose run fails naming it (no partition can hold it)."""
     out: dict[dt.date, list[LandedFile]] = defaultdict(list)
     for f in files:
-        h = held.get(f.name)
-        if h is None or (h.size is not None and h.size != f.size):
+        if is_new(f, held):
             out[min(f.partition_date, last_day)].append(f)
     return dict(out)
+
+
+def to_add(
+    landing_root: str,
+    source: Source,
+    table: Table,
+    files: list[LandedFile],
+    held: dict[str, rawlib.Held],
+) -> list[LandedFile]:
+    """What a raw run adds of its days' files: the new ones. A held name landed again with other
+    content raises LandedFileError naming the file: another size, or (read here, as the run
+    reads its days' files anyway) the same size and another digest."""
+    fs = formats.resolve(source).filesystem(landing_root, source, table)
+    out = []
+    for f in files:
+        h = held.get(f.name)
+        if h is None:
+            out.append(f)
+        elif is_new(f, held):
+            raise _relanded(source, table, f, f"{f.size} bytes; raw holds it as {h.size} bytes")
+        elif h.digest is not None and _digest(fs, f) != h.digest:
+            raise _relanded(source, table, f, "same size, other bytes")
+    return out
+
+
+def _relanded(source: Source, table: Table, f: LandedFile, why: str) -> LandedFileError:
+    return LandedFileError(
+        f"{f.path}: landed again with other content than the file of that name that "
+        f"raw/{source.name}/{table.name} holds ({why}); land new changes under a new name"
+    )
+
+
+def _digest(fs, f: LandedFile) -> str:
+    with fs.open_input_stream(f.path) as stream:
+        return digest_of(stream.read())
 
 
 def pending_table(

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from lake_assets import formats
 from lake_assets.catalog import Source, Table
-from lake_assets.formats.base import LandedFile, LandedFileError, digest_of
+from lake_assets.formats.base import LandedFile, LandedFileError
 from lake_assets.lib import types as T
 from lake_assets.lib.changes import check_changes, raw_rows
 
@@ -47,37 +47,6 @@ def held_files(raw_path: str) -> dict[str, Held]:
     digest = "_file_digest" if "_file_digest" in have else "CAST(NULL AS STRING)"
     sql = f"SELECT DISTINCT _source_file, _file_date, {size}, {digest} FROM t"
     return {name: Held(day, n, d) for name, day, n, d in delta.query(raw_path, sql)}
-
-
-def unheld(
-    landing_root: str, source: Source, table: Table, files: list[LandedFile], held: dict[str, Held]
-) -> list[LandedFile]:
-    """The files raw does not hold. A held name landed again with other content (another size,
-    or the same size and another digest) raises LandedFileError naming the file."""
-    fmt = formats.resolve(source)
-    fs = fmt.filesystem(landing_root, source, table)
-    out = []
-    for f in files:
-        h = held.get(f.name)
-        if h is None:
-            out.append(f)
-        elif h.size is not None and h.size != f.size:
-            raise relanded(source, table, f, f"{f.size} bytes; raw holds it as {h.size} bytes")
-        elif h.digest is not None and _digest(fs, f) != h.digest:
-            raise relanded(source, table, f, "same size, other bytes")
-    return out
-
-
-def relanded(source: Source, table: Table, f: LandedFile, why: str) -> LandedFileError:
-    return LandedFileError(
-        f"{f.path}: landed again with other content than the file of that name that "
-        f"raw/{source.name}/{table.name} holds ({why}); land new changes under a new name"
-    )
-
-
-def _digest(fs, f: LandedFile) -> str:
-    with fs.open_input_stream(f.path) as stream:
-        return digest_of(stream.read())
 
 
 def read_changes(

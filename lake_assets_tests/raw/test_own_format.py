@@ -72,3 +72,26 @@ def test_an_own_format_file_that_cannot_be_read_fails_naming_it(lake):
     )
     bad.unlink()
     assert_ok(lake.sync())
+
+
+def test_raw_holds_a_truncate_as_one_change_with_null_source_columns(lake, dagster_instance):
+    from lake_assets.keys import asset_key
+
+    lake.write_catalog(CATALOG)
+    _batch(
+        lake,
+        "2024-01-02",
+        1,
+        _line("I", "2024-01-02T09:00:00", 1, "a", 1),
+        {"op": "t", "ts": "2024-01-02T09:00:01"},
+    )
+    job = lake.defs().resolve_implicit_global_asset_job_def()
+    res = job.execute_in_process(
+        instance=dagster_instance,
+        partition_key="2024-01-02",
+        asset_selection=[asset_key("raw", "j", "items")],
+        raise_on_error=False,
+    )
+    assert res.success
+    got = [(x["_op"], x["id"], x["label"]) for x in raw(lake, "items", source="j")]
+    assert got == [("I", 1, "a"), ("T", None, None)]

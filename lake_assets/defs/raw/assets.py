@@ -53,7 +53,7 @@ def new_files(
             f"{late[0].path}: dated {late[0].partition_date}, after the last daily partition "
             f"of raw/{source.name}/{table.name} ({final}); no run can place its changes"
         )
-    return landing.unheld(
+    return landing.to_add(
         source, table, rawlib.files_in(files, first, last), rawlib.held_files(path)
     )
 
