@@ -81,13 +81,11 @@ def _digest(fs, f: LandedFile) -> str:
 def pending_table(
     landing_root: str, lake_root: str, source: Source, table: Table, last_day: dt.date
 ) -> dict[dt.date, tuple[str, ...]]:
-    from lake_assets.keys import table_path
-
     try:
         files = rawlib.landed_files(landing_root, source, table)
     except LandedFileError as e:
         return {source.start_date: (f"error:{e}",)}
-    held = rawlib.held_files(table_path(lake_root, "raw", source.name, table.name))
+    held = rawlib.held_files(lake_root, source.name, table.name)
     return {
         day: tuple(f"{f.name}:{f.size}" for f in fs)
         for day, fs in new_files(files, held, last_day).items()

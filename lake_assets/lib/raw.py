@@ -14,6 +14,7 @@ import pyarrow as pa
 from lake_assets import formats
 from lake_assets.catalog import Source, Table
 from lake_assets.formats.base import LandedFile, LandedFileError
+from lake_assets.lib import delta
 from lake_assets.lib import types as T
 from lake_assets.lib.changes import check_changes, raw_rows
 
@@ -36,17 +37,46 @@ class Held:
     digest: str | None
 
 
-def held_files(raw_path: str) -> dict[str, Held]:
-    """{file name: what raw holds of it} (read with delta-rs: no engine needed)."""
-    from lake_assets.lib import delta
+def held_files(lake_root: str, source: str, table: str) -> dict[str, Held]:
+    """{file name: what raw holds of it}, with the files that had no rows (read with delta-rs:
+    no engine needed)."""
+    from lake_assets.keys import table_path
 
-    if not delta.exists(raw_path):
-        return {}
-    have = {f.name for f in delta.arrow_schema(raw_path)}
+    raw_path = table_path(lake_root, "raw", source, table)
+    have = {f.name for f in delta.arrow_schema(raw_path)} if delta.exists(raw_path) else set()
     size = "_file_size" if "_file_size" in have else "CAST(NULL AS BIGINT)"
     digest = "_file_digest" if "_file_digest" in have else "CAST(NULL AS STRING)"
     sql = f"SELECT DISTINCT _source_file, _file_date, {size}, {digest} FROM t"
-    return {name: Held(day, n, d) for name, day, n, d in delta.query(raw_path, sql)}
+    rows = delta.query(raw_path, sql) if have else []
+    empty = empty_files_path(lake_root, source, table)
+    if delta.exists(empty):
+        rows += delta.query(empty, "SELECT DISTINCT name, day, size, CAST(NULL AS STRING) FROM t")
+    return {name: Held(day, n, d) for name, day, n, d in rows}
+
+
+def empty_files_path(lake_root: str, source: str, table: str) -> str:
+    # Files without a change have no row in raw to say raw has seen them: kept here instead.
+    # Apart from raw's rows, as there is nothing of them to keep atomically with.
+    from lake_assets.keys import state_path
+
+    return state_path(lake_root, source, table, "empty_files")
+
+
+def record_empty(spark, lake_root: str, source: str, table: str, files: list[LandedFile]) -> None:
+    """Remember files read that had no changes, so that they are not new again (an append: a
+    file recorded twice by two runs at once is still one name)."""
+    if not files:
+        return
+    marks = pa.table(
+        {
+            "name": pa.array([f.name for f in files], pa.string()),
+            "day": pa.array([f.partition_date for f in files], pa.date32()),
+            "size": pa.array([f.size for f in files], pa.int64()),
+        }
+    )
+    spark.createDataFrame(marks).write.format("delta").mode("append").save(
+        empty_files_path(lake_root, source, table)
+    )
 
 
 def read_changes(

@@ -100,3 +100,13 @@ def test_a_name_landed_again_with_other_content_fails_naming_it_and_changes_noth
     kept.unlink()
     assert_ok(lake.sync())
     assert raw(lake, "t") == held
+
+
+def test_a_file_without_changes_is_not_new_again(lake):
+    lake.write_catalog(catalog("t"))
+    _land_seven(lake)
+    cdc(lake, "t", "2024-01-04 10:00:00", [])
+    assert_ok(lake.sync())
+    assert_ok(lake.sync())
+    assert not any(line.startswith("  raw/") for line in lake.lines), lake.lines
+    assert len(raw(lake, "t")) == 7

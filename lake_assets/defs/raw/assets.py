@@ -13,6 +13,7 @@ from typing import Any
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import functions as F
 
 from lake_assets.catalog import Source, Table
@@ -41,7 +42,7 @@ def partitions_for(source: Source) -> dg.DailyPartitionsDefinition:
 
 
 def new_files(
-    source: Source, table: Table, landing: LandingResource, path: str, first: dt.date, last: dt.date
+    source: Source, table: Table, landing: LandingResource, root: str, first: dt.date, last: dt.date
 ) -> list[LandedFile]:
     """The files of days first..last that raw does not hold (LandedFileError names a file that
     cannot enter: one dated past every partition, or a held name landed with other content)."""
@@ -54,7 +55,10 @@ def new_files(
             f"of raw/{source.name}/{table.name} ({final}); no run can place its changes"
         )
     return landing.to_add(
-        source, table, rawlib.files_in(files, first, last), rawlib.held_files(path)
+        source,
+        table,
+        rawlib.files_in(files, first, last),
+        rawlib.held_files(root, source.name, table.name),
     )
 
 
@@ -69,7 +73,7 @@ def with_held_rows(spark, path: str, rows: pa.Table, window: str, staging: str):
     added = spark.createDataFrame(rows)
     wider = delta.widenings(delta.schema_of(spark, path), added.schema)
     delta.widen_columns(spark, path, wider, PARTITION_COL)  # before the held rows are read
-    names = sorted(set(rows.column("_source_file").to_pylist()))
+    names = sorted(pc.unique(rows.column("_source_file")).to_pylist())
     held = delta.read(spark, path).where(window).where(~F.col("_source_file").isin(names))
     return _union(held, stage_local_rows(spark, added, staging))
 
@@ -125,7 +129,7 @@ def raw_asset(source: Source, table: Table) -> dg.AssetsDefinition:
         first, last = tw.start.date(), (tw.end - dt.timedelta(days=1)).date()
         path = lake.table("raw", source.name, table.name)
         try:
-            files = new_files(source, table, landing, path, first, last)
+            files = new_files(source, table, landing, lake.root, first, last)
             context.log.info(
                 f"{len(files)} new landed file(s) of {source.name}.{table.name} for {first}..{last}"
             )
@@ -139,6 +143,9 @@ def raw_asset(source: Source, table: Table) -> dg.AssetsDefinition:
             lake.root, source.name, table.name, f"staging/raw/{context.run.run_id}"
         )
         window = time_window_predicate(PARTITION_COL, tw.start, tw.end)
+        with_rows = set(pc.unique(rows.column("_source_file")).to_pylist())
+        empty = [f for f in files if f.name not in with_rows]
+        rawlib.record_empty(spark.session(), lake.root, source.name, table.name, empty)
         out = with_held_rows(spark.session(), path, rows, window, staging)
         if out is None:
             context.add_output_metadata({"skipped": "no landed file that raw does not hold"})
