@@ -10,7 +10,9 @@ from typing import Any
 
 import yaml
 
-FORMATS = ("dms",)
+from lake_assets.formats import BUILT_IN
+
+FORMATS = tuple(BUILT_IN)  # and package.module:ClassName, a format of one's own
 RULE_ACTIONS = ("warn", "drop", "fail")
 DEFAULT_FRESHNESS_HOURS = 26.0
 _SIMPLE_TYPES = ("bigint", "int", "string", "double", "boolean", "date", "timestamp")

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
+from typing import TYPE_CHECKING
 
-from lake_assets.catalog import Source
 from lake_assets.formats.base import FileChanges, LandedFile, LandedFileError, LandingFormat
+
+if TYPE_CHECKING:
+    from lake_assets.catalog import Source
 
 __all__ = [
     "BUILT_IN",

@@ -12,18 +12,17 @@ import datetime as dt
 import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from lake_assets.catalog import Source, Table
 from lake_assets.lib import storage
 
-OPS = (
-    "I",
-    "U",
-    "D",
-    "T",
-)  # insert, update, delete, truncate (a truncate's source columns are null)
+if TYPE_CHECKING:  # the catalog names formats by BUILT_IN: no import of it at load
+    from lake_assets.catalog import Source, Table
+
+# Insert, update, delete, truncate (a truncate's source columns are null).
+OPS = ("I", "U", "D", "T")
 
 
 class LandedFileError(ValueError):

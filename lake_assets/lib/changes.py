@@ -19,22 +19,13 @@ __all__ = [
     "raw_rows",
 ]
 
-UTC_TS = pa.timestamp("us", tz="UTC")
 # _seq = kind | commit micros | file order key | position: its lexical order is the order in
 # which changes happened (full load first, then commit time, then file, then position).
 _MICROS_OFFSET = 10**17  # keeps pre-1970 instants positive so padding sorts them right
-# `_file_size` and `_file_digest` say which landed files raw holds, in the same commit as
-# their rows; bronze does not carry them (lib/cdc.py RAW_ONLY).
-META_COLUMNS = (
-    "_op",
-    "_commit_ts",
-    "_source_file",
-    "_file_pos",
-    "_seq",
-    "_file_date",
-    "_file_size",
-    "_file_digest",
-)
+# What raw adds to a format's rows. `_file_size` and `_file_digest` say which landed files raw
+# holds, in the same commit as their rows; bronze does not carry them (lib/cdc.py RAW_ONLY).
+META_COLUMNS = ("_op", "_commit_ts", "_source_file", "_file_pos", "_seq", "_file_date")
+META_COLUMNS += ("_file_size", "_file_digest")
 
 
 def add_order_columns(rows: pa.Table, file: LandedFile) -> pa.Table:
@@ -77,13 +68,9 @@ def check_changes(source: Source, table: Table, file: LandedFile, rows: pa.Table
     op = rows.column("_op")
     bad = pc.invert(pc.fill_null(pc.is_in(op, pa.array(ops, pa.string())), False))
     if pc.any(bad).as_py():
-        _refuse(
-            source,
-            table,
-            file,
-            rows,
-            bad,
-            f"_op {pc.filter(op, bad)[0].as_py()!r} is not one of {', '.join(ops)}",
+        found = pc.filter(op, bad)[0].as_py()
+        raise _refused(
+            source, table, file, rows, bad, f"_op {found!r} is not one of {', '.join(ops)}"
         )
     keyed = pc.not_equal(pc.fill_null(op, ""), "T")
     for key in table.primary_key:
@@ -91,14 +78,14 @@ def check_changes(source: Source, table: Table, file: LandedFile, rows: pa.Table
             continue  # a format that lacks a key column says so itself, naming it
         null = pc.and_(pc.is_null(rows.column(key)), keyed)
         if pc.any(null).as_py():
-            _refuse(source, table, file, rows, null, f"primary key column {key!r} is null")
+            raise _refused(source, table, file, rows, null, f"primary key column {key!r} is null")
 
 
-def _refuse(source: Source, table: Table, file: LandedFile, rows: pa.Table, mask, why: str) -> None:
+def _refused(source: Source, table: Table, file: LandedFile, rows: pa.Table, mask, why: str):
     pos = pc.filter(rows.column("_file_pos"), mask)[0].as_py()
     count = pc.sum(pc.cast(mask, pa.int64())).as_py()
     more = f" ({count} rows like it)" if count > 1 else ""
-    raise LandedFileError(
+    return LandedFileError(
         f"{file.path}: row {pos} (position in the file) of table {source.name}.{table.name}: "
         f"{why}{more}"
     )
