@@ -40,7 +40,8 @@ class Held:
 def held_files(lake_root: str, source: str, table: str) -> dict[str, Held]:
     """{file name: what raw holds of it}, with the files that had no rows (read with delta-rs:
     no engine needed)."""
-    from lake_assets.keys import table_path
+    from lake_assets.keys import table_path  # here: keys imports dagster, lib/ does not
+
 
     raw_path = table_path(lake_root, "raw", source, table)
     have = {f.name for f in delta.arrow_schema(raw_path)} if delta.exists(raw_path) else set()
