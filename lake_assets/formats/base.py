@@ -33,10 +33,10 @@ class LandedFileError(ValueError):
 class LandedFile:
     path: str  # inside the landing filesystem
     rel: str  # relative to the table's landing folder
-    name: str  # the file's identity with its size (a file landed twice, same content, is one)
+    name: str  # its identity, with its size and digest (landed twice, same content: one file)
     is_full_load: bool
     order_key: str  # fixed-width, sorts files of the same kind in change order
-    partition_date: dt.date  # the raw partition it belongs to
+    partition_date: dt.date  # its raw partition: the source's start_date at the earliest
     name_time: dt.datetime | None  # the time in a file's name (UTC), where the name has one
     size: int = 0
     mtime_ns: int = 0
@@ -89,8 +89,11 @@ class LandingFormat(ABC):
 
     def read(self, source: Source, table: Table, fs, file: LandedFile) -> FileChanges:
         """The file's change rows; its digest is of the bytes read, so both describe one content."""
-        with fs.open_input_stream(file.path) as f:
-            data = f.read()
+        try:
+            with fs.open_input_stream(file.path) as f:
+                data = f.read()
+        except OSError as e:  # gone since it was listed, or unreadable: still named
+            raise LandedFileError(f"{file.path}: cannot be read: {e}") from None
         return FileChanges(file, self.parse(source, table, file, data), digest_of(data))
 
     @abstractmethod
