@@ -223,8 +223,7 @@ def _source(raw: Any, index: int, where_file: str) -> Source:
     where = f"{where_file}: source {name!r}"
     fmt = _require(raw, "format", where)
     if fmt not in FORMATS and ":" not in str(fmt):
-        raise CatalogError(f"{where}: unknown format {fmt!r}; supported: {', '.join(FORMATS)}, "
-                           f"or package.module:ClassName (a format of your own)")
+        raise CatalogError(f"{where}: unknown format {fmt!r}; supported: {', '.join(FORMATS)}")
     start = _require(raw, "start_date", where)
     try:
         start_date = start if isinstance(start, dt.date) else dt.date.fromisoformat(str(start))
