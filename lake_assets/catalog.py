@@ -29,9 +29,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from lake_assets.formats import BUILT_IN
 from lake_assets.lib.valuesets import VALUE_SETS
 
-FORMATS = ("dms",)
+FORMATS = tuple(BUILT_IN)  # and package.module:ClassName, a format of one's own
 RULE_ACTIONS = ("warn", "drop", "fail")
 DEFAULT_FRESHNESS_HOURS = 26.0
 _SIMPLE_TYPES = ("bigint", "int", "string", "double", "boolean", "date", "timestamp")

@@ -23,7 +23,7 @@ import dagster as dg
 from lake_assets.catalog import Catalog
 from lake_assets.defs import planners
 from lake_assets.keys import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG, asset_key
-from lake_assets.lib import raw as rawlib
+from lake_assets.lib import plan
 from lake_assets.settings import Settings
 
 Printer = Callable[[str], None]
@@ -232,7 +232,7 @@ def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: d
     started = time.monotonic()
     raw_runs: list[tuple[str, list[dg.AssetKey], dt.date, dt.date]] = []
     for source in catalog.sources:
-        pending = rawlib.pending_days(settings.landing, settings.lake_root, source)
+        pending = plan.pending_days(settings.landing, settings.lake_root, source)
         if not pending:
             say(f"raw/{source.name}: nothing new landed")
             continue

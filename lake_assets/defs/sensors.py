@@ -1,55 +1,53 @@
-"""landing_files_sensor_<source>: new landed files -> runs of the raw partitions they belong to."""
+"""landing_files_sensor_<source>: new landed files -> runs of the raw partitions they belong to.
 
+"New" is lib/plan.py's rule, the one `sync` follows: landed files raw does not hold. The
+cursor remembers what the sensor last requested, so a tick before those runs have written
+raw does not ask again; a day whose new files change (one more, one replaced) is asked again.
+"""
 
-import datetime as dt
 import hashlib
 import json
-from collections import defaultdict
 
 import dagster as dg
 
 from lake_assets.catalog import Source
 from lake_assets.keys import asset_key
-from lake_assets.lib import raw as rawlib
+from lake_assets.lib import plan
+
+Digests = dict[str, dict[str, str]]  # {table: {raw day: digest of its new files}}
 
 
-def landed_digests(landing_root: str, source: Source) -> dict[str, dict[str, str]]:
-    """{table: {partition date: digest of the names and sizes of its files}}."""
-    out: dict[str, dict[str, str]] = {}
-    for table in source.tables:
-        by_day: dict[str, list[str]] = defaultdict(list)
-        for f in rawlib.landed_files(landing_root, source, table):
-            by_day[f.partition_date.isoformat()].append(f"{f.name}:{f.size}")
-        out[table.name] = {
-            day: hashlib.sha1("\n".join(sorted(names)).encode()).hexdigest()[:16] for day, names in by_day.items()
-        }
-    return out
+def _digest(parts) -> str:
+    return hashlib.sha1("\n".join(sorted(parts)).encode()).hexdigest()[:16]
 
 
-def changed_partitions(old: dict, new: dict) -> dict[str, list[str]]:
-    """{partition date: [tables whose files of that day differ from the cursor]}.
-
-    Compares every day, not only days after a high-water mark, so a late file whose name
-    sorts before everything seen is still picked up; a removed file re-runs its day too.
-    """
-    days: dict[str, list[str]] = defaultdict(list)
-    for table in sorted(set(old) | set(new)):
-        o, n = old.get(table, {}), new.get(table, {})
-        for day in sorted(set(o) | set(n)):
-            if o.get(day) != n.get(day):
-                days[day].append(table)
-    return dict(days)
-
-
-def bootstrap_cursor(landing_root: str, lake_root: str, source: Source, new: dict) -> dict:
-    """The first tick's view: days raw already holds count as seen, so a sensor switched on
-    over a synced lake requests only what is missing, not the whole history again."""
-    pending = rawlib.pending_days(landing_root, lake_root, source)
+def pending_digests(pending: plan.Pending) -> Digests:
     return {
-        table: {day: digest for day, digest in days.items()
-                if dt.date.fromisoformat(day) not in pending.get(table, set())}
-        for table, days in new.items()
+        t: {day.isoformat(): _digest(ids) for day, ids in days.items()}
+        for t, days in pending.items()
     }
+
+
+def to_request(old: Digests, new: Digests) -> dict[str, list[str]]:
+    """{raw day: [tables whose new files of that day are not what the cursor last requested]}."""
+    days: dict[str, list[str]] = {}
+    for table in sorted(new):
+        for day, digest in sorted(new[table].items()):
+            if old.get(table, {}).get(day) != digest:
+                days.setdefault(day, []).append(table)
+    return days
+
+
+def run_requests(source: Source, new: Digests, days: dict[str, list[str]]):
+    for day, tables in sorted(days.items()):
+        # Deterministic: a tick evaluated again (a crash before the cursor moved) asks the same.
+        stamp = hashlib.sha1(json.dumps({t: new[t][day] for t in tables}).encode()).hexdigest()[:12]
+        yield dg.RunRequest(
+            run_key=f"{source.name}:{day}:{stamp}",
+            partition_key=day,
+            asset_selection=[asset_key("raw", source.name, t) for t in tables],
+            tags={"lake/trigger": "landing_files_sensor"},
+        )
 
 
 def landing_sensor(source: Source, landing_root: str, lake_root: str) -> dg.SensorDefinition:
@@ -60,21 +58,12 @@ def landing_sensor(source: Source, landing_root: str, lake_root: str) -> dg.Sens
         target=raw_keys,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Requests raw partitions of {source.name} for files that landed since the last tick.",
+        description=f"Requests raw partitions of {source.name} for landed files raw lacks.",
     )
     def _sensor(context: dg.SensorEvaluationContext):
-        new = landed_digests(landing_root, source)
-        old = json.loads(context.cursor) if context.cursor else bootstrap_cursor(landing_root, lake_root, source, new)
-        changed = changed_partitions(old, new)
-        for day, tables in sorted(changed.items()):
-            present = [t for t in tables if day in new.get(t, {})] or tables
-            stamp = hashlib.sha1(json.dumps({t: new.get(t, {}).get(day) for t in present}).encode()).hexdigest()[:12]
-            yield dg.RunRequest(
-                run_key=f"{source.name}:{day}:{stamp}",
-                partition_key=day,
-                asset_selection=[asset_key("raw", source.name, t) for t in present],
-                tags={"lake/trigger": "landing_files_sensor"},
-            )
+        new = pending_digests(plan.pending(landing_root, lake_root, source))
+        old = json.loads(context.cursor) if context.cursor else {}
+        yield from run_requests(source, new, to_request(old, new))
         # The cursor moves only after the requests are yielded; a crashed tick re-evaluates.
         context.update_cursor(json.dumps(new, sort_keys=True))
 

@@ -25,7 +25,7 @@ from lake_assets.lib import delta
 from lake_assets.lib.delta import quote
 
 # Columns of raw that bronze does not keep (bronze keeps the source's columns, `_commit_ts`, `_seq`).
-RAW_ONLY = ("_op", "_source_file", "_file_pos", "_file_date")
+RAW_ONLY = ("_op", "_source_file", "_file_pos", "_file_date", "_file_size", "_file_digest")
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,11 @@ def ensure_tables(
     if not delta.exists(bronze):
         delta.create_empty(spark, _bronze_schema(changes), bronze)
     else:
+        # A type the source widened (int -> bigint, ...) widens bronze (and the keys' tombstones).
+        wider = delta.widenings(delta.schema_of(spark, bronze), _bronze_schema(changes))
+        delta.widen_columns(spark, bronze, wider)
+        if delta.exists(tombstones):
+            delta.widen_columns(spark, tombstones, [f for f in wider if f.name in keys])
         added = delta.check_compatible(delta.schema_of(spark, bronze), _bronze_schema(changes), name)
         delta.add_columns(spark, bronze, added)
     if not delta.exists(tombstones):

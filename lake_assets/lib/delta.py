@@ -36,6 +36,13 @@ def version(path: str) -> int | None:
         return None
 
 
+def arrow_schema(path: str):
+    """The table's schema as arrow types, read from its log (no engine)."""
+    import pyarrow as pa
+
+    return pa.schema(_dt(path).schema().to_arrow())
+
+
 def files_at(path: str, version: int | None = None) -> dict[str, dict]:
     """Data files of a version: path -> partition values."""
     return _add_files(_dt(path, version))
@@ -148,13 +155,39 @@ def check_compatible(table_schema: ST.StructType, new: ST.StructType, table_name
         if old is None:
             added.append(f)
         elif old != f.dataType and type(f.dataType) is not ST.NullType:
-            if (type(f.dataType), type(old)) in _WIDENINGS:
+            if _widens(f.dataType, old):
                 continue  # narrower data into a wider column: a safe cast
             raise SchemaConflictError(
                 f"table {table_name}: column {f.name!r} is {old.simpleString()} in the lake but the new data "
                 f"has {f.dataType.simpleString()}; an incompatible type change needs a rebuild of the table"
             )
     return added
+
+
+def _widens(old: ST.DataType, new: ST.DataType) -> bool:
+    """`new` holds every value of `old` (int -> bigint, float -> double, decimal precision up)."""
+    if isinstance(old, ST.DecimalType) and isinstance(new, ST.DecimalType):
+        return new.scale >= old.scale and new.precision - new.scale >= old.precision - old.scale
+    return (type(old), type(new)) in _WIDENINGS
+
+
+def widenings(table_schema: ST.StructType, new: ST.StructType) -> list[ST.StructField]:
+    """The columns of `new` whose type widens the table's column of that name."""
+    have = {f.name: f.dataType for f in table_schema.fields}
+    return [f for f in new.fields
+            if f.name in have and have[f.name] != f.dataType and _widens(have[f.name], f.dataType)]
+
+
+def widen_columns(spark: SparkSession, path: str, fields: list[ST.StructField], partition_by: str | None = None) -> None:
+    """Rewrite the table with these columns' wider types: a new column type needs a schema
+    overwrite (the engine cannot widen a type in place; rare: a source's type change)."""
+    if not fields:
+        return
+    wide = {f.name: f.dataType for f in fields}
+    df = read(spark, path)
+    df = df.select(*[df[quote(c)].cast(wide[c]).alias(c) if c in wide else df[quote(c)] for c in df.columns])
+    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    (writer.partitionBy(partition_by) if partition_by else writer).save(path)
 
 
 def conform_to(df: DataFrame, table_schema: ST.StructType) -> DataFrame:

@@ -1,42 +1,83 @@
-"""Landed files -> the raw rows of one table (every change once, typed, ordered)."""
+"""Landed files -> the raw rows of one table (every change once, typed, ordered), and what raw
+already holds of them."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import pyarrow as pa
 
+from lake_assets import formats
 from lake_assets.catalog import Source, Table
-from lake_assets.lib import storage
+from lake_assets.formats.base import LandedFile, LandedFileError
+from lake_assets.lib import delta
 from lake_assets.lib import types as T
-from lake_assets.lib.changes import ChangeFormat, LandedFile, LandedFileError, add_order_columns
-from lake_assets.lib.dms import DmsFormat
-
-FORMATS: dict[str, ChangeFormat] = {"dms": DmsFormat()}
-
-
-def table_landing(landing_root: str, source: Source, table: Table) -> str:
-    return f"{landing_root.rstrip('/')}/{source.name}/{table.schema}/{table.name}"
+from lake_assets.lib.changes import check_changes, raw_rows
 
 
 def landed_files(landing_root: str, source: Source, table: Table) -> list[LandedFile]:
-    """The table's change files, one per name (a file landed twice, in two folders, is one)."""
-    fs, base = storage.filesystem(table_landing(landing_root, source, table))
-    fmt = FORMATS[source.format]
-    by_name: dict[str, LandedFile] = {}
-    for info in storage.list_files(fs, base):
-        f = fmt.landed_file(source, info.path, info.rel, info.size, info.mtime_ns)
-        if f is not None and f.name not in by_name:
-            by_name[f.name] = f
-    return sorted(by_name.values(), key=lambda f: (f.is_full_load is False, f.order_key))
+    """The table's change files, one per name, in change order."""
+    return formats.resolve(source).list_files(landing_root, source, table)
 
 
 def files_in(files: Iterable[LandedFile], start: dt.date, end: dt.date) -> list[LandedFile]:
     return [f for f in files if start <= f.partition_date <= end]
+
+
+@dataclass(frozen=True)
+class Held:
+    """A landed file whose changes raw holds, as raw recorded it with them."""
+
+    day: dt.date
+    size: int | None  # None: held by a raw written before sizes were recorded
+    digest: str | None
+
+
+def held_files(lake_root: str, source: str, table: str) -> dict[str, Held]:
+    """{file name: what raw holds of it}, with the files that had no rows (read with delta-rs:
+    no engine needed)."""
+    from lake_assets.keys import table_path  # here: keys imports dagster, lib/ does not
+
+
+    raw_path = table_path(lake_root, "raw", source, table)
+    have = {f.name for f in delta.arrow_schema(raw_path)} if delta.exists(raw_path) else set()
+    size = "_file_size" if "_file_size" in have else "CAST(NULL AS BIGINT)"
+    digest = "_file_digest" if "_file_digest" in have else "CAST(NULL AS STRING)"
+    sql = f"SELECT DISTINCT _source_file, _file_date, {size}, {digest} FROM t"
+    rows = delta.query(raw_path, sql) if have else []
+    empty = empty_files_path(lake_root, source, table)
+    if delta.exists(empty):
+        rows += delta.query(empty, "SELECT DISTINCT name, day, size, CAST(NULL AS STRING) FROM t")
+    return {name: Held(day, n, d) for name, day, n, d in rows}
+
+
+def empty_files_path(lake_root: str, source: str, table: str) -> str:
+    # Files without a change have no row in raw to say raw has seen them: kept here instead.
+    # Apart from raw's rows, as there is nothing of them to keep atomically with.
+    from lake_assets.keys import state_path
+
+    return state_path(lake_root, source, table, "empty_files")
+
+
+def record_empty(spark, lake_root: str, source: str, table: str, files: list[LandedFile]) -> None:
+    """Remember files read that had no changes, so that they are not new again (an append: a
+    file recorded twice by two runs at once is still one name)."""
+    if not files:
+        return
+    marks = pa.table(
+        {
+            "name": pa.array([f.name for f in files], pa.string()),
+            "day": pa.array([f.partition_date for f in files], pa.date32()),
+            "size": pa.array([f.size for f in files], pa.int64()),
+        }
+    )
+    spark.createDataFrame(marks).write.format("delta").mode("append").save(
+        empty_files_path(lake_root, source, table)
+    )
 
 
 def read_changes(
@@ -45,36 +86,31 @@ def read_changes(
     table: Table,
     files: list[LandedFile],
     progress: Callable[[str], None] | None = None,
+    lake_schema: pa.Schema | None = None,
 ) -> pa.Table:
-    """All rows of the given files as one table with a schema every file fits.
+    """All rows of the given files as one table with a schema every file fits, and the types
+    raw already has (`lake_schema`) too, so a type widens the same way in one sync or several.
 
     Raises LandedFileError naming the first file that cannot be read; nothing is returned
     for a partial set, so nothing of a bad file can enter the lake.
     """
-    fs, _ = storage.filesystem(table_landing(landing_root, source, table))
-    fmt = FORMATS[source.format]
+    fmt = formats.resolve(source)
+    fs = fmt.filesystem(landing_root, source, table)
+    where = f"raw/{source.name}/{table.name}"
+    types = _TypesSeen(source, table, {f.name: (f.type, where) for f in lake_schema or []})
     parts: list[pa.Table] = []
-    first_seen: dict[str, tuple[pa.DataType, str]] = {}
 
     def read(f: LandedFile) -> pa.Table:
-        return add_order_columns(fmt.read(source, table, fs, f), f)
+        got = fmt.read(source, table, fs, f)
+        check_changes(source, table, f, got.rows, fmt.ops)
+        return raw_rows(got)
 
     # Files are parsed on all cores (arrow's kernels release the GIL); results come back in
     # file order, so the first file that cannot be read is the one named.
     pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
     try:
         for i, (f, rows) in enumerate(zip(files, pool.map(read, files))):
-            for field in rows.schema:
-                prev = first_seen.get(field.name)
-                if prev is None:
-                    first_seen[field.name] = (field.type, f.path)
-                elif T.widen(prev[0], field.type) is None:
-                    raise LandedFileError(
-                        f"{f.path}: column {field.name!r} of table {source.name}.{table.name} has type "
-                        f"{T.spark_type_name(field.type)}, but {prev[1]} has {T.spark_type_name(prev[0])}"
-                    )
-                else:
-                    first_seen[field.name] = (T.widen(prev[0], field.type), prev[1])
+            types.add(f, rows.schema)
             parts.append(rows)
             if progress and (i + 1) % 200 == 0:
                 progress(f"read {i + 1}/{len(files)} files of {source.name}.{table.name}")
@@ -82,18 +118,43 @@ def read_changes(
         pool.shutdown(cancel_futures=True)  # after a bad file, files not started are not read
     if not parts:
         return empty_changes(table)
-    target = pa.schema([pa.field(n, t) for n, (t, _) in first_seen.items()])
-    aligned = []
-    for p in parts:
-        cols = []
-        for field in target:
-            if field.name in p.column_names:
-                col = p.column(field.name)
-                cols.append(col if col.type == field.type else col.cast(field.type))
-            else:
-                cols.append(pa.nulls(p.num_rows, field.type))
-        aligned.append(pa.table(cols, schema=target))
-    return pa.concat_tables(aligned)
+    present = list(dict.fromkeys(n for p in parts for n in p.column_names))
+    target = types.schema(present)
+    return pa.concat_tables([_aligned(p, target) for p in parts])
+
+
+class _TypesSeen:
+    """Each column's type over the files read so far, and where that type was first seen."""
+
+    def __init__(self, source: Source, table: Table, seen: dict[str, tuple[pa.DataType, str]]):
+        self.name = f"{source.name}.{table.name}"
+        self.seen = seen
+
+    def add(self, f: LandedFile, schema: pa.Schema) -> None:
+        for field in schema:
+            prev = self.seen.get(field.name)
+            wide = field.type if prev is None else T.widen(prev[0], field.type)
+            if wide is None:
+                raise LandedFileError(
+                    f"{f.path}: column {field.name!r} of table {self.name} has type "
+                    f"{T.spark_type_name(field.type)}, "
+                    f"but {prev[1]} has {T.spark_type_name(prev[0])}"
+                )
+            self.seen[field.name] = (wide, prev[1] if prev else f.path)
+
+    def schema(self, present: list[str]) -> pa.Schema:
+        # Columns of the lake that no file read has stay out: the write fills them with nulls.
+        return pa.schema([pa.field(n, self.seen[n][0]) for n in present])
+
+
+def _aligned(part: pa.Table, target: pa.Schema) -> pa.Table:
+    cols = [
+        part.column(f.name).cast(f.type)
+        if f.name in part.column_names
+        else pa.nulls(part.num_rows, f.type)
+        for f in target
+    ]
+    return pa.table(cols, schema=target)
 
 
 def empty_changes(table: Table) -> pa.Table:
@@ -107,42 +168,7 @@ def empty_changes(table: Table) -> pa.Table:
         pa.field("_source_file", pa.string()),
         pa.field("_seq", pa.string()),
         pa.field("_file_date", pa.date32()),
+        pa.field("_file_size", pa.int64()),
+        pa.field("_file_digest", pa.string()),
     ]
     return pa.schema(fields).empty_table()
-
-
-def held_files(raw_path: str) -> dict[dt.date, set[str]]:
-    """{partition date: names of the files whose changes raw holds} (read with delta-rs)."""
-    from lake_assets.lib import delta
-
-    held: dict[dt.date, set[str]] = defaultdict(set)
-    if not delta.exists(raw_path):
-        return held
-    for day, name in delta.query(raw_path, "SELECT DISTINCT _file_date, _source_file FROM t"):
-        held[day].add(name)
-    return held
-
-
-def pending_days(landing_root: str, lake_root: str, source: Source) -> dict[str, set[dt.date]]:
-    """{table: days whose landed file names differ from the names raw holds for that day}.
-
-    A table whose landing folder holds a file that is not a change file gets its first day,
-    so its raw run fails with the message that names the file.
-    """
-    from lake_assets.keys import table_path
-
-    out: dict[str, set[dt.date]] = {}
-    for table in source.tables:
-        try:
-            files = landed_files(landing_root, source, table)
-        except LandedFileError:
-            out[table.name] = {source.start_date}
-            continue
-        landed: dict[dt.date, set[str]] = defaultdict(set)
-        for f in files:
-            landed[f.partition_date].add(f.name)
-        held = held_files(table_path(lake_root, "raw", source.name, table.name))
-        days = {d for d in set(landed) | set(held) if landed.get(d, set()) != held.get(d, set())}
-        if days:
-            out[table.name] = days
-    return out

@@ -132,8 +132,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
                     log=context.log,
                 )
             finally:
-                if df is not obj:
-                    remove_tree(staging)
+                remove_tree(staging)  # also what the asset staged there itself (defs/raw)
         table = delta.read(spark, path)
         context.add_output_metadata(
             {
@@ -241,6 +240,10 @@ def write_frame(spark, df: DataFrame, path: str, name: str, mode: str, partition
         # overwrite does (not checked against a concurrent writer; a catalog change is rare).
         df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
         return
+    wider = delta.widenings(current, df.schema)
+    if wider:
+        delta.widen_columns(spark, path, wider, partition_column if mode == "replace_partitions" else None)
+        current = delta.schema_of(spark, path)
     added = delta.check_compatible(current, df.schema, name)
     if added:
         # The engine cannot evolve a schema in a replaceWhere overwrite ("schema evolution not

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import dagster as dg
 import pyarrow as pa
 
 from lake_assets.catalog import Source, Table
+from lake_assets.formats.base import LandedFile
 from lake_assets.keys import state_path, table_path
+from lake_assets.lib import plan
 from lake_assets.lib import raw as rawlib
-from lake_assets.lib.changes import LandedFile
 
 
 class LandingResource(dg.ConfigurableResource):
@@ -21,11 +20,13 @@ class LandingResource(dg.ConfigurableResource):
     def files(self, source: Source, table: Table) -> list[LandedFile]:
         return rawlib.landed_files(self.root, source, table)
 
-    def files_in(self, source: Source, table: Table, start: dt.date, end: dt.date) -> list[LandedFile]:
-        return rawlib.files_in(self.files(source, table), start, end)
+    def read(self, source: Source, table: Table, files: list[LandedFile], progress=None,
+             lake_schema: pa.Schema | None = None) -> pa.Table:
+        return rawlib.read_changes(self.root, source, table, files, progress, lake_schema)
 
-    def read(self, source: Source, table: Table, files: list[LandedFile], progress=None) -> pa.Table:
-        return rawlib.read_changes(self.root, source, table, files, progress)
+    def to_add(self, source: Source, table: Table, files: list[LandedFile],
+               held: dict[str, rawlib.Held]) -> list[LandedFile]:
+        return plan.to_add(self.root, source, table, files, held)
 
 
 class LakeResource(dg.ConfigurableResource):

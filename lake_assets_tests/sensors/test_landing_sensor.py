@@ -201,3 +201,31 @@ def test_bronze_is_requested_after_a_raw_partition_lands_and_not_again(lake, def
         again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
         assert again.get_num_requested(bronze_t) == 1
     assert lake.rows("bronze", "s", "t") and len(lake.rows("raw", "s", "t")) == 2
+
+
+def test_a_tick_lists_the_landing_zone_once(lake, defs, monkeypatch):
+    from lake_assets.lib import storage
+
+    _load(lake, "t")
+    _cdc(lake, "u", "2024-01-03 10:00:00")
+    listed = []
+    real = storage.list_files
+    monkeypatch.setattr(storage, "list_files", lambda fs, base: listed.append(base) or real(fs, base))
+    _tick(defs)
+    assert sorted(listed) == sorted({*listed}) and len(listed) == 2, listed  # one listing per table
+
+
+def test_the_sensor_and_sync_agree_on_what_is_new(lake, defs):
+    """Both follow lib/plan.py: after a sync nothing is new, also for a sensor with no cursor;
+    a synced file that expires from the landing zone is no reason to run raw again."""
+    _load(lake, "t")
+    dated = _cdc(lake, "t", "2024-01-02 10:00:00")
+    _cdc(lake, "u", "2024-01-03 10:00:00")
+    _, cursor = _tick(defs)
+    assert lake.sync().ok
+    assert _tick(defs)[0] == [] and _tick(defs, cursor)[0] == []
+    dated.unlink()
+    assert _tick(defs, cursor)[0] == []
+    _cdc(lake, "u", "2024-01-04 10:00:00")
+    reqs, _ = _tick(defs, cursor)
+    assert _requests(reqs) == [("2024-01-04", [RAW_U])]

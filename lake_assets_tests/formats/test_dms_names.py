@@ -6,8 +6,9 @@ import pyarrow as pa
 import pytest
 
 from lake_assets.catalog import parse_catalog
-from lake_assets.lib.changes import LandedFileError, add_order_columns
-from lake_assets.lib.dms import DmsFormat
+from lake_assets.formats.base import LandedFileError
+from lake_assets.formats.dms import DmsFormat
+from lake_assets.lib.changes import add_order_columns
 
 SRC = parse_catalog("""
 sources:
@@ -25,7 +26,9 @@ def f(rel):
 
 def test_full_load_and_cdc_names():
     load = f("LOAD0000000A.parquet")
-    assert load.is_full_load and load.partition_date == dt.date(2024, 1, 1) and load.name_time is None
+    assert (
+        load.is_full_load and load.partition_date == dt.date(2024, 1, 1) and load.name_time is None
+    )
     cdc = f("2024/01/15/20240115-093012345.csv")
     assert not cdc.is_full_load and cdc.partition_date == dt.date(2024, 1, 15)
     assert cdc.name_time == dt.datetime(2024, 1, 15, 9, 30, 12, 345000, tzinfo=dt.timezone.utc)
@@ -33,13 +36,27 @@ def test_full_load_and_cdc_names():
 
 
 def test_hex_load_counters_order_numerically():
-    names = ["LOAD0000000A.parquet", "LOAD00000009.parquet", "LOAD00000010.parquet", "LOAD0000000F.parquet"]
+    names = [
+        "LOAD0000000A.parquet",
+        "LOAD00000009.parquet",
+        "LOAD00000010.parquet",
+        "LOAD0000000F.parquet",
+    ]
     ordered = sorted((f(n) for n in names), key=lambda x: x.order_key)
-    assert [x.name for x in ordered] == ["LOAD00000009.parquet", "LOAD0000000A.parquet", "LOAD0000000F.parquet", "LOAD00000010.parquet"]
+    assert [x.name for x in ordered] == [
+        "LOAD00000009.parquet",
+        "LOAD0000000A.parquet",
+        "LOAD0000000F.parquet",
+        "LOAD00000010.parquet",
+    ]
 
 
 def test_three_and_four_digit_fractions_order_by_time():
-    a, b, c = f("20240115-093012345.parquet"), f("20240115-0930123449.parquet"), f("20240115-0930123451.parquet")
+    a, b, c = (
+        f("20240115-093012345.parquet"),
+        f("20240115-0930123449.parquet"),
+        f("20240115-0930123451.parquet"),
+    )
     assert sorted([c, a, b], key=lambda x: x.order_key) == [b, a, c]
 
 
@@ -57,18 +74,27 @@ def test_unknown_names_are_errors_naming_the_file():
 
 
 def _seq(file, ts, n=2):
-    rows = pa.table({"id": list(range(n)), "_op": ["U"] * n,
-                     "_commit_ts": pa.array([ts] * n, pa.timestamp("us", tz="UTC")),
-                     "_file_pos": pa.array(range(n), pa.int64())})
+    rows = pa.table(
+        {
+            "id": list(range(n)),
+            "_op": ["U"] * n,
+            "_commit_ts": pa.array([ts] * n, pa.timestamp("us", tz="UTC")),
+            "_file_pos": pa.array(range(n), pa.int64()),
+        }
+    )
     return add_order_columns(rows, file).column("_seq").to_pylist()
 
 
 def test_seq_orders_full_load_first_then_time_then_file_then_position():
     early = dt.datetime(2023, 1, 1, tzinfo=dt.timezone.utc)
     late = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
-    load = _seq(f("LOAD00000001.parquet"), late)  # a full load with later timestamps still comes first
+    load = _seq(
+        f("LOAD00000001.parquet"), late
+    )  # a full load with later timestamps still comes first
     cdc_a = _seq(f("20240115-093012345.parquet"), early)
     cdc_b = _seq(f("20240115-093012346.parquet"), early)  # same commit time: file name decides
-    pre_epoch = _seq(f("20240115-093012347.parquet"), dt.datetime(1960, 1, 1, tzinfo=dt.timezone.utc))
+    pre_epoch = _seq(
+        f("20240115-093012347.parquet"), dt.datetime(1960, 1, 1, tzinfo=dt.timezone.utc)
+    )
     assert load[0] < load[1] < cdc_a[0] < cdc_a[1] < cdc_b[0]
     assert load[1] < pre_epoch[0] < cdc_a[0]  # commit time before file name, also before 1970

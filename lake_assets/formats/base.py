@@ -1,0 +1,107 @@
+"""The one interface every landing format implements, and what raw needs of a landed file.
+
+A format knows its landing layout (which files are a table's, in which order, on which raw
+day) and how to turn one file into change rows. Everything after that (raw, bronze, the
+landing sensor, sync) sees only this interface and the rows' columns: the source's own, typed,
+plus `_op` (one of OPS), `_commit_ts` and `_file_pos`; raw adds `_source_file` and `_seq`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from lake_assets.lib import storage
+
+if TYPE_CHECKING:  # the catalog names formats by BUILT_IN: no import of it at load
+    from lake_assets.catalog import Source, Table
+
+# Insert, update, delete, truncate (a truncate's source columns are null).
+OPS = ("I", "U", "D", "T")
+
+
+class LandedFileError(ValueError):
+    """A landed file cannot enter the lake; the message names the file."""
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    path: str  # inside the landing filesystem
+    rel: str  # relative to the table's landing folder
+    name: str  # its identity, with its size and digest (landed twice, same content: one file)
+    is_full_load: bool
+    order_key: str  # fixed-width, sorts files of the same kind in change order
+    partition_date: dt.date  # its raw partition: the source's start_date at the earliest
+    name_time: dt.datetime | None  # the time in a file's name (UTC), where the name has one
+    size: int = 0
+    mtime_ns: int = 0
+
+
+@dataclass(frozen=True)
+class FileChanges:
+    """One file read: its change rows and the digest of the bytes they came from."""
+
+    file: LandedFile
+    rows: pa.Table
+    digest: str
+
+
+def digest_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+class LandingFormat(ABC):
+    """A landing format. Subclasses name files (`identify`) and parse them (`parse`); a format
+    with a layout of its own overrides `table_root` or `list_files`."""
+
+    ops: tuple[str, ...] = OPS  # the `_op` values its files may hold
+
+    def table_root(self, landing_root: str, source: Source, table: Table) -> str:
+        return f"{landing_root.rstrip('/')}/{source.name}/{table.schema}/{table.name}"
+
+    def list_files(self, landing_root: str, source: Source, table: Table) -> list[LandedFile]:
+        """The table's change files, one per name, in change order (a file landed twice, in two
+        folders with the same content, is one; with other content, an error naming both)."""
+        fs, base = storage.filesystem(self.table_root(landing_root, source, table))
+        by_name: dict[str, LandedFile] = {}
+        for info in storage.list_files(fs, base):
+            f = self.identify(source, table, info)
+            if f is None:
+                continue
+            seen = by_name.setdefault(f.name, f)
+            if seen.size != f.size:
+                raise LandedFileError(
+                    f"{f.path}: landed twice with other content "
+                    f"({f.size} bytes; {seen.path} has {seen.size})"
+                )
+        return self.ordered(by_name.values())
+
+    def ordered(self, files) -> list[LandedFile]:
+        return sorted(files, key=lambda f: (not f.is_full_load, f.order_key))
+
+    def filesystem(self, landing_root: str, source: Source, table: Table):
+        return storage.filesystem(self.table_root(landing_root, source, table))[0]
+
+    def read(self, source: Source, table: Table, fs, file: LandedFile) -> FileChanges:
+        """The file's change rows; its digest is of the bytes read, so both describe one content."""
+        try:
+            with fs.open_input_stream(file.path) as f:
+                data = f.read()
+        except OSError as e:  # gone since it was listed, or unreadable: still named
+            raise LandedFileError(f"{file.path}: cannot be read: {e}") from None
+        return FileChanges(file, self.parse(source, table, file, data), digest_of(data))
+
+    @abstractmethod
+    def identify(self, source: Source, table: Table, info: storage.FileInfo) -> LandedFile | None:
+        """A file found under the table's landing folder (None: not a change file); raises
+        LandedFileError for a file that should be one but is not named as the format names them."""
+
+    @abstractmethod
+    def parse(self, source: Source, table: Table, file: LandedFile, data: bytes) -> pa.Table:
+        """The rows of one file: the source columns, then `_op`, `_commit_ts`, `_file_pos`.
+        Raises LandedFileError naming the file when it cannot be read."""

@@ -1,0 +1,110 @@
+"""What is new in the landing zone: the one rule the landing sensor, `sync` and raw's runs follow.
+
+A landed file is new when raw does not hold a file of its name, or holds one of another size
+(landed again with other content: its raw run fails naming it). Files raw holds that are no
+longer landed (expired, removed) are not a change: raw keeps every change ever landed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from lake_assets import formats
+from lake_assets.catalog import Source, Table
+from lake_assets.formats.base import LandedFile, LandedFileError, digest_of
+from lake_assets.lib import raw as rawlib
+
+# {table: {raw day: identities ("name:size") of its new files}}; a table whose listing fails
+# has its first day, with the error as its identity, so that run fails naming the file.
+Pending = dict[str, dict[dt.date, tuple[str, ...]]]
+
+
+def last_partition_day(now: dt.datetime | None = None) -> dt.date:
+    """The last daily raw partition: today in UTC (raw's partitions end_offset=1)."""
+    return (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).date()
+
+
+def is_new(f: LandedFile, held: dict[str, rawlib.Held]) -> bool:
+    """Raw holds no file of this name, or holds one of another size (other content)."""
+    h = held.get(f.name)
+    return h is None or (h.size is not None and h.size != f.size)
+
+
+def new_files(
+    files: list[LandedFile], held: dict[str, rawlib.Held], last_day: dt.date
+) -> dict[dt.date, list[LandedFile]]:
+    """The files raw does not hold, by the raw day whose run takes them. A file dated after the
+    last partition goes to the last one, whose run fails naming it (no partition can hold it)."""
+    out: dict[dt.date, list[LandedFile]] = defaultdict(list)
+    for f in files:
+        if is_new(f, held):
+            out[min(f.partition_date, last_day)].append(f)
+    return dict(out)
+
+
+def to_add(
+    landing_root: str,
+    source: Source,
+    table: Table,
+    files: list[LandedFile],
+    held: dict[str, rawlib.Held],
+) -> list[LandedFile]:
+    """What a raw run adds of its days' files: the new ones. A held name landed again with other
+    content raises LandedFileError naming the file: another size, or (read here, as the run
+    reads its days' files anyway) the same size and another digest."""
+    fs = formats.resolve(source).filesystem(landing_root, source, table)
+    out = []
+    for f in files:
+        h = held.get(f.name)
+        if h is None:
+            out.append(f)
+        elif is_new(f, held):
+            raise _relanded(source, table, f, f"{f.size} bytes; raw holds it as {h.size} bytes")
+        elif h.digest is not None and _digest(fs, f) != h.digest:
+            raise _relanded(source, table, f, "same size, other bytes")
+    return out
+
+
+def _relanded(source: Source, table: Table, f: LandedFile, why: str) -> LandedFileError:
+    return LandedFileError(
+        f"{f.path}: landed again with other content than the file of that name that "
+        f"raw/{source.name}/{table.name} holds ({why}); land new changes under a new name"
+    )
+
+
+def _digest(fs, f: LandedFile) -> str:
+    with fs.open_input_stream(f.path) as stream:
+        return digest_of(stream.read())
+
+
+def pending_table(
+    landing_root: str, lake_root: str, source: Source, table: Table, last_day: dt.date
+) -> dict[dt.date, tuple[str, ...]]:
+    try:
+        files = rawlib.landed_files(landing_root, source, table)
+    except LandedFileError as e:
+        return {source.start_date: (f"error:{e}",)}
+    held = rawlib.held_files(lake_root, source.name, table.name)
+    return {
+        day: tuple(f"{f.name}:{f.size}" for f in fs)
+        for day, fs in new_files(files, held, last_day).items()
+    }
+
+
+def pending(
+    landing_root: str, lake_root: str, source: Source, last_day: dt.date | None = None
+) -> Pending:
+    """Every table's new files by raw day (one listing of the landing zone per table)."""
+    last_day = last_day or last_partition_day()
+    out: Pending = {}
+    for table in source.tables:
+        days = pending_table(landing_root, lake_root, source, table, last_day)
+        if days:
+            out[table.name] = days
+    return out
+
+
+def pending_days(landing_root: str, lake_root: str, source: Source) -> dict[str, set[dt.date]]:
+    """{table: the raw days whose runs have new files to add}."""
+    return {t: set(days) for t, days in pending(landing_root, lake_root, source).items()}
