@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from lake_assets import formats
@@ -21,7 +19,7 @@ sources:
 
 
 def _as(fmt: str):
-    return dataclasses.replace(SRC, format=fmt)
+    return SRC.model_copy(update={"format": fmt})
 
 
 def test_built_in_and_own_formats_resolve_to_one_instance_each():
