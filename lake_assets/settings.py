@@ -67,3 +67,14 @@ class Settings:
                 f"LAKE_DEPLOYMENT={dep!r} is not a deployment: choose one of {', '.join(DEPLOYMENTS)}"
             )
         return Settings(lake_root=root, landing=land, sources=src, deployment=dep)
+
+    def as_env(self) -> dict[str, str]:
+        """The LAKE_* variables that make `Settings.load()` in another process (a cluster step)
+        return these settings. The packaged catalog is left out: the cluster's own copy of the
+        package has it at another path. A custom catalog must be at a path the cluster reads
+        too (e.g. /dbfs/... or /Workspace/...): without it the step fails naming the file,
+        rather than quietly building the packaged catalog's assets."""
+        env = {"LAKE_ROOT": self.lake_root, "LAKE_LANDING": self.landing, "LAKE_DEPLOYMENT": self.deployment}
+        if self.sources != packaged_catalog():
+            env["LAKE_SOURCES"] = self.sources
+        return env
