@@ -14,7 +14,8 @@ class SchemaConflictError(ValueError):
     """New data has a column whose type cannot be stored in the table's existing column."""
 
 
-def _dt(path: str, version: int | None = None):
+def delta_table(path: str, version: int | None = None):
+    """The table at `path` for delta-rs (deltalake.DeltaTable)."""
     from deltalake import DeltaTable
 
     return DeltaTable(path, version=version, storage_options=storage.storage_options(path) or None)
@@ -31,14 +32,39 @@ def version(path: str) -> int | None:
     from deltalake.exceptions import TableNotFoundError
 
     try:
-        return _dt(path).version()
+        return delta_table(path).version()
     except TableNotFoundError:
         return None
 
 
+def transaction_version(path: str, app_id: str) -> int | None:
+    """The version of the latest application transaction `app_id` committed to the table."""
+    return delta_table(path).transaction_version(app_id)
+
+
+def with_transaction(app_id: str, version: int):
+    """Commit properties that record an application transaction in the commit they go with."""
+    from deltalake import CommitProperties, Transaction
+
+    return CommitProperties(app_transactions=[Transaction(app_id, version)])
+
+
+def record_transaction(path: str, app_id: str, version: int) -> None:
+    """A commit of no data that records only an application transaction (delta-rs)."""
+    table = delta_table(path)
+    table.create_write_transaction(actions=[], mode="append", schema=table.schema(),
+                                   partition_by=table.metadata().partition_columns,
+                                   commit_properties=with_transaction(app_id, version))
+
+
+def restore(path: str, version: int) -> None:
+    """A commit that makes the table's rows those of `version` again (delta-rs)."""
+    delta_table(path).restore(version)
+
+
 def files_at(path: str, version: int | None = None) -> dict[str, dict]:
     """Data files of a version: path -> partition values."""
-    return _add_files(_dt(path, version))
+    return _add_files(delta_table(path, version))
 
 
 def _add_files(table) -> dict[str, dict]:
@@ -58,7 +84,7 @@ def local_data_files(path: str, version: int | None = None):
 
     import pyarrow as pa
 
-    table = _dt(path, version)
+    table = delta_table(path, version)
     if table.protocol().min_reader_version > 1:
         return None
     parts = set(table.metadata().partition_columns)
@@ -81,7 +107,7 @@ def query(path: str, sql: str) -> list[tuple]:
     import pyarrow as pa
     from deltalake import QueryBuilder
 
-    table = pa.table(QueryBuilder().register("t", _dt(path)).execute(sql).read_all())
+    table = pa.table(QueryBuilder().register("t", delta_table(path)).execute(sql).read_all())
     cols = [c.to_pylist() for c in table.columns]
     return list(zip(*cols)) if cols else []
 

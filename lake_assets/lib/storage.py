@@ -74,6 +74,15 @@ def engine_env() -> dict[str, str]:
     return {}
 
 
+def remove_tree(uri: str) -> None:
+    """Remove a folder and everything under it; an absent folder is fine."""
+    fs, base = filesystem(uri)
+    try:
+        fs.delete_dir(base)
+    except (FileNotFoundError, OSError):
+        pass
+
+
 @dataclass(frozen=True)
 class FileInfo:
     path: str  # full path inside the filesystem
