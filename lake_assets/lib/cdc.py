@@ -202,7 +202,8 @@ def _merge_by_engine(
     fresh = delta.conform_to(fresh_changes(spark, changes, tombstones, keys), bronze_schema)
     # Materialize the deduplicated batch once: both MERGEs read it, and a MERGE fed from a
     # window-function plan recomputes it per pass (measured: ~2.6x slower at 5M rows).
-    fresh.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(batch_path)
+    fresh.write.format("delta").mode("overwrite").option("overwriteSchema", "true") \
+        .save(storage.engine_path(batch_path))
     staged = delta.read(spark, batch_path)
     applied = staged.count()
     if applied == 0:
@@ -212,7 +213,7 @@ def _merge_by_engine(
     on = " AND ".join(f"s.{quote(k)} = t.{quote(k)}" for k in keys)
     key_cols = ", ".join(quote(k) for k in keys)
     key_vals = ", ".join(f"s.{quote(k)}" for k in keys)
-    tomb_sql = f"""MERGE INTO delta.`{tombstones}` t USING {view} s ON {on}
+    tomb_sql = f"""MERGE INTO delta.`{storage.engine_path(tombstones)}` t USING {view} s ON {on}
         WHEN MATCHED AND s._op = 'D' AND s._seq > t._seq THEN UPDATE SET t._seq = s._seq
         WHEN MATCHED AND s._op <> 'D' THEN DELETE
         WHEN NOT MATCHED AND s._op = 'D' THEN INSERT ({key_cols}, _seq) VALUES ({key_vals}, s._seq)"""
@@ -230,7 +231,7 @@ def _bronze_merge_sql(bronze: str, view: str, on: str, bronze_schema: ST.StructT
         set_clause += ", " + ", ".join(f"t.{quote(c)} = NULL" for c in missing)
     ins_cols = ", ".join(quote(c) for c in cols)
     ins_vals = ", ".join(f"s.{quote(c)}" for c in cols)
-    return f"""MERGE INTO delta.`{bronze}` t USING {view} s ON {on}
+    return f"""MERGE INTO delta.`{storage.engine_path(bronze)}` t USING {view} s ON {on}
         WHEN MATCHED AND s._seq > t._seq AND s._op = 'D' THEN DELETE
         WHEN MATCHED AND s._seq > t._seq THEN UPDATE SET {set_clause}
         WHEN NOT MATCHED AND s._op <> 'D' THEN INSERT ({ins_cols}) VALUES ({ins_vals})"""

@@ -127,7 +127,7 @@ def create_empty(spark: SparkSession, schema: ST.StructType, path: str, partitio
         writer = writer.option("mergeSchema", "true")
     if partition_by:
         writer = writer.partitionBy(partition_by)
-    writer.save(path)
+    writer.save(storage.engine_path(path))
 
 
 def replace_all(spark: SparkSession, df: DataFrame, path: str) -> None:
@@ -137,7 +137,8 @@ def replace_all(spark: SparkSession, df: DataFrame, path: str) -> None:
     def write() -> None:
         if not exists(path):
             create_empty(spark, df.schema, path)
-        df.write.format("delta").mode("overwrite").option("replaceWhere", ALL_ROWS).save(path)
+        writer = df.write.format("delta").mode("overwrite").option("replaceWhere", ALL_ROWS)
+        writer.save(storage.engine_path(path))
 
     with_commit_retry(write)
 
@@ -146,7 +147,7 @@ def read(spark: SparkSession, path: str, version: int | None = None) -> DataFram
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
-    return reader.load(path)
+    return reader.load(storage.engine_path(path))
 
 
 def schema_of(spark: SparkSession, path: str) -> ST.StructType:
@@ -198,7 +199,8 @@ def add_columns(spark: SparkSession, path: str, fields: list[ST.StructField]) ->
     if not fields:
         return
     schema = ST.StructType(list(schema_of(spark, path).fields) + [ST.StructField(f.name, f.dataType, True) for f in fields])
-    spark.createDataFrame([], schema).write.format("delta").mode("append").option("mergeSchema", "true").save(path)
+    spark.createDataFrame([], schema).write.format("delta").mode("append").option("mergeSchema", "true") \
+        .save(storage.engine_path(path))
 
 
 def quote(name: str) -> str:

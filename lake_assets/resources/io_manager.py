@@ -198,7 +198,7 @@ def stage_local_rows(spark, df, staging: str, threshold: int = STAGE_LOCAL_ROWS_
     for i, start in enumerate(range(0, rows.num_rows, per_file)):
         pq.write_table(rows.slice(start, per_file), f"{base}/part-{i:05d}.parquet", filesystem=fs,
                        use_dictionary=False, compression=compression)
-    return spark.read.parquet(staging)
+    return spark.read.parquet(storage.engine_path(staging))
 
 
 def write_frame(spark, df: DataFrame, path: str, name: str, mode: str, partition_column: str | None,
@@ -219,7 +219,8 @@ def write_frame(spark, df: DataFrame, path: str, name: str, mode: str, partition
     if mode == "overwrite" and {f.name for f in current.fields} - set(df.columns):
         # Columns gone from a recomputed table: its schema is replaced, which only a plain
         # overwrite does (not checked against a concurrent writer; a catalog change is rare).
-        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+        writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        writer.save(storage.engine_path(path))
         return
     added = delta.check_compatible(current, df.schema, name)
     if added:
@@ -238,4 +239,5 @@ def write_frame(spark, df: DataFrame, path: str, name: str, mode: str, partition
         # The embedded engine does not reject rows outside replaceWhere (it appends them to
         # other partitions; pinned in conformance): keep only the run's rows.
         df = df.where(where)
-    df.write.format("delta").mode("overwrite").option("replaceWhere", where).save(path)
+    df.write.format("delta").mode("overwrite").option("replaceWhere", where) \
+        .save(storage.engine_path(path))
