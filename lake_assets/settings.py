@@ -46,15 +46,15 @@ def normalize_root(value: str) -> str:
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
-def check_lake_root(root: str) -> str:
-    """The lake root, if the engines can keep Delta tables under it (else SettingsError)."""
-    if not root.startswith("s3://") and _PERCENT_ESCAPE.search(root):
+def check_lake_root(root: str) -> None:
+    """SettingsError unless the engines can keep Delta tables under the lake root `root`."""
+    escape = None if root.startswith("s3://") else _PERCENT_ESCAPE.search(root)
+    if escape:
         raise SettingsError(
             f"LAKE_ROOT={root!r}: a local folder whose path holds '%' and two hex digits "
-            f"({_PERCENT_ESCAPE.search(root).group()!r}) cannot hold the lake's Delta tables: deltalake "
-            "1.6.6 reads them at the percent-decoded path. Rename the folder or choose another."
+            f"({escape.group()!r}) cannot hold the lake's Delta tables: deltalake 1.6.6 reads "
+            "them at the percent-decoded path. Rename the folder or choose another."
         )
-    return root
 
 
 def packaged_catalog() -> str:
@@ -76,7 +76,8 @@ class Settings:
         deployment: str | None = None,
     ) -> "Settings":
         """Flags win over the environment, the environment over the defaults."""
-        root = check_lake_root(normalize_root(lake_root or os.environ.get("LAKE_ROOT") or "./.lake"))
+        root = normalize_root(lake_root or os.environ.get("LAKE_ROOT") or "./.lake")
+        check_lake_root(root)
         land = landing or os.environ.get("LAKE_LANDING")
         land = normalize_root(land) if land else f"{root}/landing"
         src = sources or os.environ.get("LAKE_SOURCES") or packaged_catalog()
@@ -93,7 +94,8 @@ class Settings:
         package has it at another path. A custom catalog must be at a path the cluster reads
         too (e.g. /dbfs/... or /Workspace/...): without it the step fails naming the file,
         rather than quietly building the packaged catalog's assets."""
-        env = {"LAKE_ROOT": self.lake_root, "LAKE_LANDING": self.landing, "LAKE_DEPLOYMENT": self.deployment}
+        env = {"LAKE_ROOT": self.lake_root, "LAKE_LANDING": self.landing,
+               "LAKE_DEPLOYMENT": self.deployment}
         if self.sources != packaged_catalog():
             env["LAKE_SOURCES"] = self.sources
         return env

@@ -117,12 +117,14 @@ def legacy_watermark(path: str) -> int | None:
     return int(rows[0][0]) if rows else None
 
 
-def fresh_changes(spark: SparkSession, changes: DataFrame, tombstones: str, keys: tuple[str, ...]) -> DataFrame:
+def fresh_changes(spark: SparkSession, changes: DataFrame, tombstones: str,
+                  keys: tuple[str, ...]) -> DataFrame:
     """The newest change of each key, where not older than the key's tombstone. A change equal to
     its tombstone is the delete that wrote it: kept, so that a run whose tombstones committed and
     whose bronze commit did not (a killed run) applies the delete to bronze when run again."""
     # Only what the MERGEs use travels through the window: not the raw-only bookkeeping.
-    changes = changes.select(*[quote(c) for c in changes.columns if c not in RAW_ONLY or c == "_op"])
+    changes = changes.select(*[quote(c) for c in changes.columns
+                               if c not in RAW_ONLY or c == "_op"])
     latest = latest_per_key(changes, keys).alias("s")
     tomb = delta.read(spark, tombstones).alias("t")
     return latest.join(tomb, on=[latest[k] == tomb[k] for k in keys], how="left").where(
@@ -161,8 +163,9 @@ def apply_changes(
             stats = _merge_in_process(staged, bronze, tombstones, batch_path, bronze_schema, keys,
                                       batch.raw_version)
     if stats is None:
-        stats = _merge_by_engine(spark, changes, bronze, tombstones, batch_path, bronze_schema, keys,
-                                 batch.raw_version if engine_txn else None)
+        txn_version = batch.raw_version if engine_txn else None
+        stats = _merge_by_engine(spark, changes, bronze, tombstones, batch_path, bronze_schema,
+                                 keys, txn_version)
     if watermark(bronze) != batch.raw_version:
         # No commit of bronze carried it: the batch changed no row, or the engine cannot record it
         # (then a second commit, after the MERGE's: see docs/engine.md, "Watermarks").
@@ -180,9 +183,20 @@ def _tombstones_then_bronze(tombstones: str, merge_tombstones, merge_bronze) -> 
     try:
         merge_bronze()
     except Exception:
-        if after != before and delta.version(tombstones) == after:
-            delta.restore(tombstones, before)
+        if after != before:
+            _undo(tombstones, before, after)
         raise
+
+
+def _undo(tombstones: str, before: int, ours: int) -> None:
+    from deltalake.exceptions import CommitFailedError
+
+    if delta.version(tombstones) != ours:
+        return  # another writer committed since: its tombstones are not this run's to undo
+    try:
+        delta.restore(tombstones, before)
+    except CommitFailedError:
+        pass  # it committed meanwhile: the tombstones stay ahead, which fresh_changes tolerates
 
 
 def _merge_by_engine(
@@ -216,7 +230,8 @@ def _merge_by_engine(
     tomb_sql = f"""MERGE INTO delta.`{storage.engine_path(tombstones)}` t USING {view} s ON {on}
         WHEN MATCHED AND s._op = 'D' AND s._seq > t._seq THEN UPDATE SET t._seq = s._seq
         WHEN MATCHED AND s._op <> 'D' THEN DELETE
-        WHEN NOT MATCHED AND s._op = 'D' THEN INSERT ({key_cols}, _seq) VALUES ({key_vals}, s._seq)"""
+        WHEN NOT MATCHED AND s._op = 'D'
+            THEN INSERT ({key_cols}, _seq) VALUES ({key_vals}, s._seq)"""
     bronze_sql = _bronze_merge_sql(bronze, view, on, bronze_schema, staged.columns)
     _tombstones_then_bronze(tombstones, lambda: spark.sql(tomb_sql).collect(),
                             lambda: _with_txn_confs(spark, bronze, txn_version, bronze_sql))
@@ -224,7 +239,8 @@ def _merge_by_engine(
     return ApplyStats(n_changes, applied)
 
 
-def _bronze_merge_sql(bronze: str, view: str, on: str, bronze_schema: ST.StructType, present: list[str]) -> str:
+def _bronze_merge_sql(bronze: str, view: str, on: str, bronze_schema: ST.StructType,
+                      present: list[str]) -> str:
     cols, missing = _split_columns(bronze_schema, present)
     set_clause = ", ".join(f"t.{quote(c)} = s.{quote(c)}" for c in cols)
     if missing:
@@ -384,7 +400,8 @@ def _merge_in_process(
     def merge_tombstones() -> None:
         (
             delta.delta_table(tombstones)
-            .merge(_stream(batch, [*keys, "_seq", "_op"]), predicate=on, source_alias="s", target_alias="t")
+            .merge(_stream(batch, [*keys, "_seq", "_op"]), predicate=on, source_alias="s",
+                   target_alias="t")
             .when_matched_update({"_seq": "s._seq"}, predicate="s._op = 'D' AND s._seq > t._seq")
             .when_matched_delete(predicate="s._op <> 'D'")
             .when_not_matched_insert(tomb_cols, predicate="s._op = 'D'")
@@ -398,7 +415,8 @@ def _merge_in_process(
                    commit_properties=delta.with_transaction(WATERMARK_APP_ID, raw_version))
             .when_matched_delete(predicate="s._seq > t._seq AND s._op = 'D'")
             .when_matched_update(updates, predicate="s._seq > t._seq")
-            .when_not_matched_insert({quote(c): f"s.{quote(c)}" for c in cols}, predicate="s._op <> 'D'")
+            .when_not_matched_insert({quote(c): f"s.{quote(c)}" for c in cols},
+                                     predicate="s._op <> 'D'")
             .execute()
         )
 

@@ -199,8 +199,8 @@ def add_columns(spark: SparkSession, path: str, fields: list[ST.StructField]) ->
     if not fields:
         return
     schema = ST.StructType(list(schema_of(spark, path).fields) + [ST.StructField(f.name, f.dataType, True) for f in fields])
-    spark.createDataFrame([], schema).write.format("delta").mode("append").option("mergeSchema", "true") \
-        .save(storage.engine_path(path))
+    writer = spark.createDataFrame([], schema).write.format("delta").mode("append")
+    writer.option("mergeSchema", "true").save(storage.engine_path(path))
 
 
 def quote(name: str) -> str:

@@ -66,7 +66,8 @@ def as_frame(spark, obj, name: str) -> DataFrame:
     if isinstance(obj, pa.Table):
         return spark.createDataFrame(obj)
     if not isinstance(obj, DataFrame):
-        raise dg.Failure(f"{name}: expected a Spark DataFrame or an arrow table, got {type(obj).__name__}")
+        raise dg.Failure(
+            f"{name}: expected a Spark DataFrame or an arrow table, got {type(obj).__name__}")
     return obj
 
 
@@ -117,7 +118,8 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         staged = stage_local_rows(spark, df, staging)
         try:
             with_commit_retry(
-                lambda: write_frame(spark, staged, path, name, mode, meta.get(PARTITION_COLUMN), predicate),
+                lambda: write_frame(spark, staged, path, name, mode, meta.get(PARTITION_COLUMN),
+                                    predicate),
                 log=context.log,
             )
         finally:

@@ -38,7 +38,8 @@ def _bronze_path(lake) -> str:
 
 
 def _tombstones(lake) -> list[dict]:
-    return read_delta(lake.root / "_state" / SRC / "t" / "tombstones", "SELECT * FROM t ORDER BY id")
+    path = lake.root / "_state" / SRC / "t" / "tombstones"
+    return read_delta(path, "SELECT * FROM t ORDER BY id")
 
 
 def _materialization(lake):
@@ -66,7 +67,8 @@ def test_the_watermark_is_in_bronzes_own_commit(lake, apply_path):
     assert (meta["changes"].value, meta["changes_applied"].value) == (2, 2)
     assert meta["raw_version"].value == raw_version and meta["dagster/row_count"].value == 2
     assert meta["delta_version"].value == table.version()
-    assert any(line.split()[:1] == [f"bronze/{SRC}/t"] and "changes=2 applied=2" in line for line in lake.lines)
+    mine = [line for line in lake.lines if line.split()[:1] == [f"bronze/{SRC}/t"]]
+    assert len(mine) == 1 and "changes=2 applied=2" in mine[0], lake.lines
 
 
 def test_a_sync_with_nothing_new_makes_no_commit(lake, apply_path):
@@ -81,18 +83,21 @@ def test_a_lake_with_the_old_watermark_table_reads_it_once(lake, spark):
     lake.write_catalog(catalog("t"))
     load(lake, "t", 1, [r("I", "2024-01-01 00:00:00", i, f"v{i}") for i in (1, 2, 3)])
     assert_ok(lake.sync())
-    # The lake as bronze left it before: its watermark in a table of its own, bronze's log without it.
+    # The lake as bronze left it before: its watermark in a table of its own, not in bronze's log.
     rows = delta.read(spark, _bronze_path(lake)).toArrow()
     shutil.rmtree(_bronze_path(lake))
     spark.createDataFrame(rows).write.format("delta").save(_bronze_path(lake))
     mark = lake.root / "_state" / SRC / "t" / "watermark"
-    spark.createDataFrame([(lake.version("raw", SRC, "t"),)], "raw_version bigint").write.format("delta").save(str(mark))
+    old = spark.createDataFrame([(lake.version("raw", SRC, "t"),)], "raw_version bigint")
+    old.write.format("delta").save(str(mark))
     land_cdc(lake, "t", "2024-01-02 10:00:00", [r("U", "2024-01-02 10:00:00", 1, "new")])
     assert_ok(lake.sync())
     # Only the new day's change was applied: the old watermark was read.
-    assert (_materialization(lake)["changes"].value, _materialization(lake)["changes_applied"].value) == (1, 1)
+    meta = _materialization(lake)
+    assert (meta["changes"].value, meta["changes_applied"].value) == (1, 1)
     assert bronze(lake, "t") == [{"id": 1, "v": "new"}, {"id": 2, "v": "v2"}, {"id": 3, "v": "v3"}]
-    assert DeltaTable(_bronze_path(lake)).transaction_version(cdc.WATERMARK_APP_ID) == lake.version("raw", SRC, "t")
+    table = DeltaTable(_bronze_path(lake))
+    assert table.transaction_version(cdc.WATERMARK_APP_ID) == lake.version("raw", SRC, "t")
     assert not mark.exists()
 
 
@@ -131,7 +136,8 @@ def _watermark(lake) -> tuple:
 
 
 def _state(lake) -> tuple:
-    return bronze(lake, "t", "id", "_seq"), _tombstones(lake), _watermark(lake), lake.version("bronze", SRC, "t")
+    rows = bronze(lake, "t", "id", "_seq")
+    return rows, _tombstones(lake), _watermark(lake), lake.version("bronze", SRC, "t")
 
 
 def test_a_failed_bronze_write_leaves_every_table_as_it_was(lake, apply_path, monkeypatch):
@@ -147,7 +153,7 @@ def test_a_failed_bronze_write_leaves_every_table_as_it_was(lake, apply_path, mo
     assert bronze(lake, "t") == [{"id": 1, "v": "new"}, {"id": 3, "v": "v3"}]
 
 
-def test_a_run_killed_between_its_two_commits_is_made_whole_by_the_next(lake, apply_path, monkeypatch):
+def test_a_run_killed_between_its_commits_is_made_whole_by_the_next(lake, apply_path, monkeypatch):
     """Killed: nothing undoes the first commit (the tombstones' delete of key 2)."""
     _two_syncs(lake)
     with monkeypatch.context() as m:

@@ -27,8 +27,8 @@ def test_the_engine_ignores_the_idempotent_write_options(spark, tmp_path):
     p = str(tmp_path / "t")
     _table(spark, p)
     for _ in range(2):
-        spark.createDataFrame([(2, "b")], "k bigint, v string").write.format("delta").mode("append") \
-            .option("txnAppId", APP).option("txnVersion", "5").save(p)
+        writer = spark.createDataFrame([(2, "b")], "k bigint, v string").write.format("delta")
+        writer.mode("append").option("txnAppId", APP).option("txnVersion", "5").save(p)
     assert _txn(p) is None
     assert version(p) == 2 and len(rows(p)) == 3
 
@@ -54,14 +54,15 @@ def test_delta_rs_records_one_in_a_merge_and_in_a_commit_of_no_data(spark, tmp_p
     p = str(tmp_path / "t")
     _table(spark, p)
     new = pa.table({"k": pa.array([4], pa.int64()), "v": ["d"]})
-    props = CommitProperties(app_transactions=[Transaction(APP, 42)])
-    DeltaTable(p).merge(new, "t.k = s.k", source_alias="s", target_alias="t", commit_properties=props) \
-        .when_not_matched_insert_all().execute()
+    def merge(txn_version: int) -> None:
+        props = CommitProperties(app_transactions=[Transaction(APP, txn_version)])
+        DeltaTable(p).merge(new, "t.k = s.k", source_alias="s", target_alias="t",
+                            commit_properties=props).when_not_matched_insert_all().execute()
+
+    merge(42)
     assert (version(p), _txn(p)) == (1, 42)
     # Surprise: a MERGE that changes nothing makes no commit, so its txn is not recorded.
-    DeltaTable(p).merge(new, "t.k = s.k", source_alias="s", target_alias="t",
-                        commit_properties=CommitProperties(app_transactions=[Transaction(APP, 43)])) \
-        .when_not_matched_insert_all().execute()
+    merge(43)
     assert (version(p), _txn(p)) == (1, 42)
     delta.record_transaction(p, APP, 43)
     assert (version(p), _txn(p), len(rows(p))) == (2, 43, 2)
@@ -73,7 +74,8 @@ def test_it_survives_the_engines_commits_and_checkpoints(spark, tmp_path):
     _table(spark, p)
     delta.record_transaction(p, APP, 7)
     for i in range(21):  # the engine writes a checkpoint every 10 commits
-        spark.createDataFrame([(10 + i, "z")], "k bigint, v string").write.format("delta").mode("append").save(p)
+        row = spark.createDataFrame([(10 + i, "z")], "k bigint, v string")
+        row.write.format("delta").mode("append").save(p)
     assert sorted(f.name for f in (tmp_path / "t" / "_delta_log").glob("*.checkpoint.parquet")) == [
         "00000000000000000010.checkpoint.parquet", "00000000000000000020.checkpoint.parquet"]
     assert _txn(p) == 7

@@ -30,7 +30,8 @@ def _launcher(monkeypatch, settings: Settings):
 
 def test_databricks_runs_steps_through_the_step_launcher(monkeypatch):
     monkeypatch.delenv("LAKE_SOURCES", raising=False)
-    res, launcher = _launcher(monkeypatch, Settings.load("s3://bucket/lake", deployment="databricks"))
+    settings = Settings.load("s3://bucket/lake", deployment="databricks")
+    res, launcher = _launcher(monkeypatch, settings)
     assert isinstance(res["spark"], DatabricksSparkResource)
     from dagster_databricks.databricks_pyspark_step_launcher import DatabricksPySparkStepLauncher
 

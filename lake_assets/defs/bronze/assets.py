@@ -36,7 +36,9 @@ def consumed(lake: LakeResource, source: str, table: str) -> int | None:
     if not delta.exists(bronze_path):
         return None
     mark = cdc.watermark(bronze_path)
-    return mark if mark is not None else cdc.legacy_watermark(lake.state(source, table, "watermark"))
+    if mark is None:
+        mark = cdc.legacy_watermark(lake.state(source, table, "watermark"))
+    return mark
 
 
 def new_changes(lake: LakeResource, source: str, table: str, log=None) -> ChangeBatch | None:
@@ -62,7 +64,8 @@ def new_changes(lake: LakeResource, source: str, table: str, log=None) -> Change
     return ChangeBatch(raw_path, now, PARTITION_COL, tuple(parts))
 
 
-def remove_leftovers(context: dg.AssetExecutionContext, lake: LakeResource, source: str, table: str) -> None:
+def remove_leftovers(context: dg.AssetExecutionContext, lake: LakeResource, source: str,
+                     table: str) -> None:
     """The batch and staging folders that killed runs left for this table (resources/scratch)."""
     parents = [lake.state(source, table, "batch")]
     fs, base = storage.filesystem(lake.state(source, table, "staging"))
@@ -76,7 +79,7 @@ def remove_leftovers(context: dg.AssetExecutionContext, lake: LakeResource, sour
 
 def apply(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource, source: str,
           table: Table, batch: ChangeBatch) -> cdc.ApplyStats:
-    """Apply the batch, bronze's watermark in bronze's commit; retried whole on a commit conflict."""
+    """Apply the batch, bronze's watermark in bronze's commit; all of it again on a conflict."""
     bronze_path = lake.table("bronze", source, table.name)
     # A batch folder of this run's own: two runs applying to one table never share it.
     batch_path = lake.state(source, table.name, f"batch/{context.run.run_id}")
@@ -84,8 +87,9 @@ def apply(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeRes
 
     def merge() -> cdc.ApplyStats:
         return cdc.apply_changes(
-            spark.session(), batch, bronze=bronze_path, tombstones=lake.state(source, table.name, "tombstones"),
-            batch_path=batch_path, keys=tuple(table.primary_key), name=f"bronze/{source}/{table.name}",
+            spark.session(), batch, bronze=bronze_path,
+            tombstones=lake.state(source, table.name, "tombstones"), batch_path=batch_path,
+            keys=tuple(table.primary_key), name=f"bronze/{source}/{table.name}",
             embedded=spark.embedded(), engine_txn=spark.records_app_transactions(),
         )
 
@@ -128,7 +132,8 @@ def bronze_asset(source: Source, table: Table) -> dg.AssetsDefinition:
             return dg.MaterializeResult()
         stats = apply(context, spark, lake, source.name, table, batch)
         return dg.MaterializeResult(metadata={
-            "changes": stats.changes, "changes_applied": stats.applied, "raw_version": batch.raw_version,
+            "changes": stats.changes, "changes_applied": stats.applied,
+            "raw_version": batch.raw_version,
             **table_metadata(spark.session(), lake.table("bronze", source.name, table.name)),
         })
 
