@@ -182,3 +182,26 @@ def test_the_io_manager_writes_an_arrow_table(tmp_path):
     assert dg.materialize([numbers], resources={"io_manager": io}).success
     assert read_delta(tmp_path / "gold" / SRC / "numbers", "SELECT n FROM t ORDER BY n") == [
         {"n": 1}, {"n": 2}, {"n": 3}]
+
+
+def test_an_engine_that_records_app_transactions_gets_them_around_bronzes_merge(lake, spark,
+                                                                              monkeypatch):
+    """What the Databricks deployment does, on the embedded engine: the confs are set for
+    bronze's MERGE only and unset after; Sail ignores them, so the watermark comes second."""
+    monkeypatch.setattr(LocalSparkResource, "embedded", lambda self: False)
+    monkeypatch.setattr(LocalSparkResource, "records_app_transactions", lambda self: True)
+    confs = []
+    original_sql = ConnectSession.sql
+
+    def sql(self, query, *a, **k):
+        if query.lstrip().upper().startswith("MERGE"):
+            confs.append(self.conf.get(cdc.TXN_VERSION_CONF, None))
+        return original_sql(self, query, *a, **k)
+
+    monkeypatch.setattr(ConnectSession, "sql", sql)
+    _two_syncs(lake)
+    assert_ok(lake.sync())
+    raw_version = lake.version("raw", SRC, "t")
+    assert confs[-2:] == [None, str(raw_version)]  # tombstones' MERGE without, bronze's with
+    assert spark.conf.get(cdc.TXN_VERSION_CONF, None) is None
+    assert cdc.watermark(_bronze_path(lake)) == raw_version
