@@ -51,7 +51,7 @@ def _owner(fs: pafs.FileSystem, folder: str) -> dict | None:
     try:
         with fs.open_input_stream(f"{folder}/{OWNER}") as f:
             return json.loads(f.read())
-    except (FileNotFoundError, OSError, ValueError):  # no note yet, or not one of ours
+    except (OSError, ValueError):  # no note yet, or not one of ours
         return None
 
 
