@@ -71,6 +71,14 @@ def as_frame(spark, obj, name: str) -> DataFrame:
     return obj
 
 
+def partition_predicate(context: dg.OutputContext, meta: dict) -> str | None:
+    """replaceWhere of the run's partitions (None for a run of no partition)."""
+    if not context.has_asset_partitions:
+        return None
+    tw = context.asset_partitions_time_window
+    return time_window_predicate(meta[PARTITION_COLUMN], tw.start, tw.end)
+
+
 def table_metadata(spark, path: str) -> dict:
     """What a materialization of the table at `path` reports of it, as written."""
     table = delta.read(spark, path)
@@ -100,21 +108,14 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             return
         meta = self._meta(context)
         mode = meta.get(WRITE_MODE, "overwrite")
-        key = context.asset_key
-        path = self.path_for(key)
-        spark = self.spark.session()
-        name = "/".join(key.path)
+        name = "/".join(context.asset_key.path)
         if mode not in ("overwrite", "replace_partitions"):
             raise dg.Failure(f"{name}: unknown {WRITE_MODE} {mode!r}")
+        spark = self.spark.session()
+        path = self.path_for(context.asset_key)
         df = as_frame(spark, obj, name)
-        predicate = None
-        if mode == "replace_partitions" and context.has_asset_partitions:
-            tw = context.asset_partitions_time_window
-            predicate = time_window_predicate(meta[PARTITION_COLUMN], tw.start, tw.end)
-        layer, source, table = key.path
-        staging_parent = state_path(self.root, source, table, f"staging/{layer}")
-        scratch.sweep(context.step_context.instance, staging_parent, context.run_id)
-        staging = f"{staging_parent}/{context.run_id}"
+        predicate = partition_predicate(context, meta) if mode == "replace_partitions" else None
+        staging = self._staging(context)
         staged = stage_local_rows(spark, df, staging)
         try:
             with_commit_retry(
@@ -126,6 +127,13 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             if staged is not df:
                 storage.remove_tree(staging)
         context.add_output_metadata(table_metadata(spark, path))
+
+    def _staging(self, context: dg.OutputContext) -> str:
+        """The run's staging folder for the output, once those that killed runs left are gone."""
+        layer, source, table = context.asset_key.path
+        parent = state_path(self.root, source, table, f"staging/{layer}")
+        scratch.sweep(context.step_context.instance, parent, context.run_id)
+        return f"{parent}/{context.run_id}"
 
     def load_input(self, context: dg.InputContext) -> DataFrame:
         key = context.upstream_output.asset_key if context.upstream_output else context.asset_key
