@@ -19,7 +19,8 @@ def table_path(lake_root: str, layer: str, source: str, table: str) -> str:
 
 
 def state_path(lake_root: str, source: str, table: str, name: str) -> str:
-    """Bookkeeping tables the lake keeps for itself (tombstones, watermarks)."""
+    """Bookkeeping the lake keeps for itself: tables (tombstones, fingerprints) and the folders
+    a run writes for itself (resources/scratch.py)."""
     return f"{lake_root.rstrip('/')}/_state/{source}/{table}/{name}"
 
 

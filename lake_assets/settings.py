@@ -7,9 +7,11 @@ set the environment (or pass flags) before the definitions load.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 DEPLOYMENTS = ("local", "databricks")
 
@@ -21,13 +23,14 @@ class SettingsError(ValueError):
 def normalize_root(value: str) -> str:
     """A lake or landing root as a URI the engines and pyarrow understand.
 
-    Local paths become absolute ``file://``-less paths; ``s3://`` stays as it is.
+    Local paths become absolute ``file://``-less paths (a ``file://`` URI percent-decoded, as
+    every URI is); ``s3://`` stays as it is.
     """
     value = value.strip()
     if not value:
         raise SettingsError("an empty path was given for LAKE_ROOT or LAKE_LANDING")
     if value.startswith("file://"):
-        value = value[len("file://") :]
+        value = unquote(urlsplit(value).path)
     if "://" in value:
         scheme = value.split("://", 1)[0]
         if scheme not in ("s3", "s3a"):
@@ -36,6 +39,22 @@ def normalize_root(value: str) -> str:
             )
         return "s3://" + value.split("://", 1)[1].rstrip("/")
     return str(Path(value).expanduser().resolve())
+
+
+# `%` and two hex digits: deltalake 1.6.6 reads a local table under such a folder at the
+# percent-decoded path (docs/engine.md, "Paths"), so no table of the lake could be read there.
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def check_lake_root(root: str) -> None:
+    """SettingsError unless the engines can keep Delta tables under the lake root `root`."""
+    escape = None if root.startswith("s3://") else _PERCENT_ESCAPE.search(root)
+    if escape:
+        raise SettingsError(
+            f"LAKE_ROOT={root!r}: a local folder whose path holds '%' and two hex digits "
+            f"({escape.group()!r}) cannot hold the lake's Delta tables: deltalake 1.6.6 reads "
+            "them at the percent-decoded path. Rename the folder or choose another."
+        )
 
 
 def packaged_catalog() -> str:
@@ -58,6 +77,7 @@ class Settings:
     ) -> "Settings":
         """Flags win over the environment, the environment over the defaults."""
         root = normalize_root(lake_root or os.environ.get("LAKE_ROOT") or "./.lake")
+        check_lake_root(root)
         land = landing or os.environ.get("LAKE_LANDING")
         land = normalize_root(land) if land else f"{root}/landing"
         src = sources or os.environ.get("LAKE_SOURCES") or packaged_catalog()
@@ -67,3 +87,15 @@ class Settings:
                 f"LAKE_DEPLOYMENT={dep!r} is not a deployment: choose one of {', '.join(DEPLOYMENTS)}"
             )
         return Settings(lake_root=root, landing=land, sources=src, deployment=dep)
+
+    def as_env(self) -> dict[str, str]:
+        """The LAKE_* variables that make `Settings.load()` in another process (a cluster step)
+        return these settings. The packaged catalog is left out: the cluster's own copy of the
+        package has it at another path. A custom catalog must be at a path the cluster reads
+        too (e.g. /dbfs/... or /Workspace/...): without it the step fails naming the file,
+        rather than quietly building the packaged catalog's assets."""
+        env = {"LAKE_ROOT": self.lake_root, "LAKE_LANDING": self.landing,
+               "LAKE_DEPLOYMENT": self.deployment}
+        if self.sources != packaged_catalog():
+            env["LAKE_SOURCES"] = self.sources
+        return env

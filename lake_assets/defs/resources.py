@@ -44,16 +44,12 @@ def _databricks(settings: Settings) -> dict:
             "databricks_host": {"env": "DATABRICKS_HOST"},
             "databricks_token": {"env": "DATABRICKS_TOKEN"},
             # The folder holding the lake_assets package: zipped and put on the cluster's path.
-        "local_pipeline_package_path": str(Path(__file__).resolve().parents[2]),
+            "local_pipeline_package_path": str(Path(__file__).resolve().parents[2]),
             # A DBFS folder the launcher stages the step and its code in.
             "staging_prefix": os.environ.get("DATABRICKS_STAGING_PREFIX", "/dagster_staging/lake_assets"),
             "wait_for_logs": True,
             "secrets_to_env_variables": [],
-            "env_variables": {
-                "LAKE_ROOT": settings.lake_root,
-                "LAKE_LANDING": settings.landing,
-                "LAKE_DEPLOYMENT": "databricks",
-            },
+            "env_variables": settings.as_env(),
         }
     )
     return {

@@ -4,6 +4,8 @@ The state is kept in two Delta tables: the current rows (bronze itself, each wit
 of the change that wrote it) and tombstones (the key and `_seq` of every key whose latest
 change is a delete). A change is applied only when it is newer than both, so a late file can
 neither resurrect a deleted key nor overwrite a newer row, and re-applying a batch is a no-op.
+The raw version applied so far (the watermark) is an application transaction of bronze's own
+commit: it moves exactly when the rows it describes do.
 """
 
 from __future__ import annotations
@@ -16,12 +18,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
-from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as ST
 
-from lake_assets.lib import delta
+from lake_assets.lib import delta, storage
 from lake_assets.lib.delta import quote
 
 # Columns of raw that bronze does not keep (bronze keeps the source's columns, `_commit_ts`, `_seq`).
@@ -97,6 +98,51 @@ def ensure_tables(
         delta.create_empty(spark, _tomb_schema(changes, keys), tombstones)
 
 
+# The raw version a bronze table holds all changes of: an application transaction of the bronze
+# commit that applied them, so the watermark and the rows it describes commit together.
+WATERMARK_APP_ID = "lake_assets.bronze.raw_version"
+
+# Delta's idempotent-write session confs: an engine that honours them (Delta on JVM Spark, for
+# MERGE too) records them as an application transaction of its commit. Sail ignores them
+# (conformance/test_app_transactions.py).
+TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
+
+
+def watermark(bronze: str) -> int | None:
+    """The raw version whose changes `bronze` holds, from its own log (None when not recorded)."""
+    return delta.transaction_version(bronze, WATERMARK_APP_ID)
+
+
+def legacy_watermark(path: str) -> int | None:
+    """The raw version in the watermark table of a lake written before bronze's commits held it."""
+    if not delta.exists(path):
+        return None
+    rows = delta.query(path, "SELECT raw_version FROM t")
+    return int(rows[0][0]) if rows else None
+
+
+def fresh_changes(spark: SparkSession, changes: DataFrame, tombstones: str,
+                  keys: tuple[str, ...]) -> DataFrame:
+    """The newest change of each key, where not older than the key's tombstone. A change equal to
+    its tombstone is the delete that wrote it: kept, so that a run whose tombstones committed and
+    whose bronze commit did not (a killed run) applies the delete to bronze when run again."""
+    # Only what the MERGEs use travels through the window: not the raw-only bookkeeping.
+    changes = changes.select(*[quote(c) for c in changes.columns
+                               if c not in RAW_ONLY or c == "_op"])
+    latest = latest_per_key(changes, keys).alias("s")
+    tomb = delta.read(spark, tombstones).alias("t")
+    return latest.join(tomb, on=[latest[k] == tomb[k] for k in keys], how="left").where(
+        "t._seq IS NULL OR s._seq >= t._seq"
+    ).select("s.*")
+
+
+def merges_in_process(embedded: bool, bronze: str) -> bool:
+    """Whether arrow and delta-rs apply the batch in this process: the engine is embedded (it
+    shares this process's files; `SparkResource.embedded`) and the lake is on a local disk."""
+    return embedded and not storage.is_s3(bronze)
+
+
 def apply_changes(
     spark: SparkSession,
     batch: ChangeBatch,
@@ -106,58 +152,127 @@ def apply_changes(
     batch_path: str,
     keys: tuple[str, ...],
     name: str,
+    embedded: bool,
+    engine_txn: bool = False,
 ) -> ApplyStats:
-    """MERGE a batch of raw changes into bronze (and its tombstones)."""
+    """Apply a batch of raw changes to bronze and its tombstones, tombstones first: bronze's
+    commit, the last, records `batch.raw_version` as bronze's watermark. `engine_txn`: the
+    engine records Delta's idempotent-write confs in its MERGE's commit."""
     changes = batch.frame(spark)
     ensure_tables(spark, bronze, tombstones, changes.schema, keys, name)
     bronze_schema = delta.schema_of(spark, bronze)
-    if merges_in_process(spark, bronze):
+    stats = None
+    if merges_in_process(embedded, bronze):
         staged = _stage_fresh(batch, tombstones, batch_path, keys, bronze)
         if staged is not None:
-            return _merge_in_process(staged, bronze, tombstones, batch_path, bronze_schema, keys)
+            stats = _merge_in_process(staged, bronze, tombstones, batch_path, bronze_schema, keys,
+                                      batch.raw_version)
+    if stats is None:
+        txn_version = batch.raw_version if engine_txn else None
+        stats = _merge_by_engine(spark, changes, bronze, tombstones, batch_path, bronze_schema,
+                                 keys, txn_version)
+    if watermark(bronze) != batch.raw_version:
+        # No commit of bronze carried it: the batch changed no row, or the engine cannot record it
+        # (then a second commit, after the MERGE's: see docs/engine.md, "Watermarks").
+        delta.record_transaction(bronze, WATERMARK_APP_ID, batch.raw_version)
+    return stats
+
+
+def _tombstones_then_bronze(tombstones: str, merge_tombstones, merge_bronze) -> None:
+    """Run both MERGEs, bronze's last; when bronze's fails, the tombstones go back to their rows
+    before (a commit of their own, unless another writer committed after this run's). A run
+    killed between the two leaves the tombstones ahead, which fresh_changes tolerates."""
+    before = delta.version(tombstones)
+    merge_tombstones()
+    after = delta.version(tombstones)
+    try:
+        merge_bronze()
+    except Exception:
+        if after != before:
+            _undo(tombstones, before, after)
+        raise
+
+
+def _undo(tombstones: str, before: int, ours: int) -> None:
+    from deltalake.exceptions import CommitFailedError
+
+    if delta.version(tombstones) != ours:
+        return  # another writer committed since: its tombstones are not this run's to undo
+    try:
+        delta.restore(tombstones, before)
+    except CommitFailedError:
+        pass  # it committed meanwhile: the tombstones stay ahead, which fresh_changes tolerates
+
+
+def _merge_by_engine(
+    spark: SparkSession,
+    changes: DataFrame,
+    bronze: str,
+    tombstones: str,
+    batch_path: str,
+    bronze_schema: ST.StructType,
+    keys: tuple[str, ...],
+    txn_version: int | None,
+) -> ApplyStats:
+    """The engine's window, join and SQL MERGEs (every engine; the SQL every Delta engine reads)."""
     n_changes = changes.count()
     if n_changes == 0:
         return ApplyStats(0, 0)
-    on = " AND ".join(f"s.{quote(k)} = t.{quote(k)}" for k in keys)
-    # Only what the MERGEs use travels through the window: not the raw-only bookkeeping.
-    changes = changes.select(*[quote(c) for c in changes.columns if c not in RAW_ONLY or c == "_op"])
-    latest = latest_per_key(changes, keys).alias("s")
-    tomb = delta.read(spark, tombstones).alias("t")
-    fresh = latest.join(tomb, on=[latest[k] == tomb[k] for k in keys], how="left").where(
-        "t._seq IS NULL OR s._seq > t._seq"
-    ).select("s.*")
-    fresh = delta.conform_to(fresh, bronze_schema)
+    fresh = delta.conform_to(fresh_changes(spark, changes, tombstones, keys), bronze_schema)
     # Materialize the deduplicated batch once: both MERGEs read it, and a MERGE fed from a
     # window-function plan recomputes it per pass (measured: ~2.6x slower at 5M rows).
-    fresh.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(batch_path)
-    batch = delta.read(spark, batch_path)
-    applied = batch.count()
+    fresh.write.format("delta").mode("overwrite").option("overwriteSchema", "true") \
+        .save(storage.engine_path(batch_path))
+    staged = delta.read(spark, batch_path)
+    applied = staged.count()
     if applied == 0:
         return ApplyStats(n_changes, 0)
     view = f"_lake_batch_{abs(hash((bronze, batch_path))) % 10**9}"
-    batch.createOrReplaceTempView(view)
-    cols, missing = _split_columns(bronze_schema, batch.columns)
+    staged.createOrReplaceTempView(view)
+    on = " AND ".join(f"s.{quote(k)} = t.{quote(k)}" for k in keys)
+    key_cols = ", ".join(quote(k) for k in keys)
+    key_vals = ", ".join(f"s.{quote(k)}" for k in keys)
+    tomb_sql = f"""MERGE INTO delta.`{storage.engine_path(tombstones)}` t USING {view} s ON {on}
+        WHEN MATCHED AND s._op = 'D' AND s._seq > t._seq THEN UPDATE SET t._seq = s._seq
+        WHEN MATCHED AND s._op <> 'D' THEN DELETE
+        WHEN NOT MATCHED AND s._op = 'D'
+            THEN INSERT ({key_cols}, _seq) VALUES ({key_vals}, s._seq)"""
+    bronze_sql = _bronze_merge_sql(bronze, view, on, bronze_schema, staged.columns)
+    _tombstones_then_bronze(tombstones, lambda: spark.sql(tomb_sql).collect(),
+                            lambda: _with_txn_confs(spark, bronze, txn_version, bronze_sql))
+    spark.catalog.dropTempView(view)
+    return ApplyStats(n_changes, applied)
+
+
+def _bronze_merge_sql(bronze: str, view: str, on: str, bronze_schema: ST.StructType,
+                      present: list[str]) -> str:
+    cols, missing = _split_columns(bronze_schema, present)
     set_clause = ", ".join(f"t.{quote(c)} = s.{quote(c)}" for c in cols)
     if missing:
         set_clause += ", " + ", ".join(f"t.{quote(c)} = NULL" for c in missing)
     ins_cols = ", ".join(quote(c) for c in cols)
     ins_vals = ", ".join(f"s.{quote(c)}" for c in cols)
-    spark.sql(
-        f"""MERGE INTO delta.`{bronze}` t USING {view} s ON {on}
+    return f"""MERGE INTO delta.`{storage.engine_path(bronze)}` t USING {view} s ON {on}
         WHEN MATCHED AND s._seq > t._seq AND s._op = 'D' THEN DELETE
         WHEN MATCHED AND s._seq > t._seq THEN UPDATE SET {set_clause}
         WHEN NOT MATCHED AND s._op <> 'D' THEN INSERT ({ins_cols}) VALUES ({ins_vals})"""
-    ).collect()
-    key_cols = ", ".join(quote(k) for k in keys)
-    key_vals = ", ".join(f"s.{quote(k)}" for k in keys)
-    spark.sql(
-        f"""MERGE INTO delta.`{tombstones}` t USING {view} s ON {on}
-        WHEN MATCHED AND s._op = 'D' THEN UPDATE SET t._seq = s._seq
-        WHEN MATCHED THEN DELETE
-        WHEN NOT MATCHED AND s._op = 'D' THEN INSERT ({key_cols}, _seq) VALUES ({key_vals}, s._seq)"""
-    ).collect()
-    spark.catalog.dropTempView(view)
-    return ApplyStats(n_changes, applied)
+
+
+def _with_txn_confs(spark: SparkSession, bronze: str, txn_version: int | None, sql: str) -> None:
+    """Run the MERGE, with the idempotent-write confs set when the engine records them. Such an
+    engine skips a write whose version is not above the recorded one: not wanted after raw was
+    rebuilt (its versions start again), so the confs are left out when bronze is ahead of it."""
+    current = watermark(bronze)
+    if txn_version is None or (current is not None and current >= txn_version):
+        spark.sql(sql).collect()
+        return
+    spark.conf.set(TXN_APP_ID_CONF, WATERMARK_APP_ID)
+    spark.conf.set(TXN_VERSION_CONF, str(txn_version))
+    try:
+        spark.sql(sql).collect()
+    finally:
+        spark.conf.unset(TXN_APP_ID_CONF)
+        spark.conf.unset(TXN_VERSION_CONF)
 
 
 # -- the embedded engine on a local lake: the batch by arrow, the MERGEs by delta-rs ----------
@@ -165,16 +280,9 @@ def apply_changes(
 # each scanning every column of every file: measured 4 times the cost of one pass, whatever the
 # batch. With the embedded engine on a local lake, arrow computes the deduplicated batch from
 # raw's files (listed by delta-rs) into a parquet file, and delta-rs runs the same two MERGEs
-# from it (same conditions, same clause order, one commit each, its own conflict check): one
+# from it (same conditions, same order, one commit each, its own conflict check): one
 # pass over bronze. A lake on S3 keeps the SQL MERGE (its commits there are the engine's), as
 # do all other engines, and so does a batch arrow cannot take (see _stage_fresh).
-
-
-def merges_in_process(spark: SparkSession, bronze: str) -> bool:
-    """True when `spark` is this process's embedded engine and the lake is on a local disk."""
-    from lake_assets.lib import engine, storage
-
-    return spark is getattr(engine, "_session", None) and not storage.is_s3(bronze)
 
 
 def _run_starts(sorted_keys: pa.Table) -> np.ndarray:
@@ -245,7 +353,9 @@ def _stage_fresh(
         tomb = tomb.cast(pa.schema([latest.schema.field(k) for k in keys] + [tomb.schema.field("_lake_tomb_seq")]))
         latest = latest.join(tomb, list(keys), join_type="left outer")
         tomb_seq = latest.column("_lake_tomb_seq")
-        latest = latest.filter(pc.or_kleene(pc.is_null(tomb_seq), pc.greater(latest.column("_seq"), tomb_seq)))
+        # Not older than the tombstone, as in fresh_changes.
+        newer = pc.greater_equal(latest.column("_seq"), tomb_seq)
+        latest = latest.filter(pc.or_kleene(pc.is_null(tomb_seq), newer))
     if latest.num_rows == 0:
         return n, 0
     # Pass 2: file by file, the full rows of those changes, in bronze's types.
@@ -254,7 +364,7 @@ def _stage_fresh(
     which = latest.column("_lake_file").to_numpy()
     rows = latest.column("_lake_row").to_numpy()
     bounds = np.searchsorted(which, np.arange(len(files) + 1))
-    bronze_types = pa.schema(DeltaTable(bronze).schema().to_arrow())
+    bronze_types = pa.schema(delta.delta_table(bronze).schema().to_arrow())
     cols = [f.name for f in schema if f.name not in RAW_ONLY or f.name == "_op"]
     out = pa.schema([bronze_types.field(c) if c in bronze_types.names else schema.field(c) for c in cols])
     read_schema = pa.schema([schema.field(c) for c in cols])
@@ -279,6 +389,7 @@ def _merge_in_process(
     batch_path: str,
     bronze_schema: ST.StructType,
     keys: tuple[str, ...],
+    raw_version: int,
 ) -> ApplyStats:
     n_changes, applied = staged
     if applied == 0:
@@ -289,23 +400,32 @@ def _merge_in_process(
     on = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in keys)
     updates = {quote(c): f"s.{quote(c)}" for c in cols}
     updates.update({quote(c): "NULL" for c in missing})
-    (
-        DeltaTable(bronze)
-        .merge(_stream(batch), predicate=on, source_alias="s", target_alias="t")
-        .when_matched_delete(predicate="s._seq > t._seq AND s._op = 'D'")
-        .when_matched_update(updates, predicate="s._seq > t._seq")
-        .when_not_matched_insert({quote(c): f"s.{quote(c)}" for c in cols}, predicate="s._op <> 'D'")
-        .execute()
-    )
     tomb_cols = {quote(k): f"s.{quote(k)}" for k in keys} | {"_seq": "s._seq"}
-    (
-        DeltaTable(tombstones)
-        .merge(_stream(batch, [*keys, "_seq", "_op"]), predicate=on, source_alias="s", target_alias="t")
-        .when_matched_update({"_seq": "s._seq"}, predicate="s._op = 'D'")
-        .when_matched_delete()
-        .when_not_matched_insert(tomb_cols, predicate="s._op = 'D'")
-        .execute()
-    )
+
+    def merge_tombstones() -> None:
+        (
+            delta.delta_table(tombstones)
+            .merge(_stream(batch, [*keys, "_seq", "_op"]), predicate=on, source_alias="s",
+                   target_alias="t")
+            .when_matched_update({"_seq": "s._seq"}, predicate="s._op = 'D' AND s._seq > t._seq")
+            .when_matched_delete(predicate="s._op <> 'D'")
+            .when_not_matched_insert(tomb_cols, predicate="s._op = 'D'")
+            .execute()
+        )
+
+    def merge_bronze() -> None:
+        (
+            delta.delta_table(bronze)
+            .merge(_stream(batch), predicate=on, source_alias="s", target_alias="t",
+                   commit_properties=delta.with_transaction(WATERMARK_APP_ID, raw_version))
+            .when_matched_delete(predicate="s._seq > t._seq AND s._op = 'D'")
+            .when_matched_update(updates, predicate="s._seq > t._seq")
+            .when_not_matched_insert({quote(c): f"s.{quote(c)}" for c in cols},
+                                     predicate="s._op <> 'D'")
+            .execute()
+        )
+
+    _tombstones_then_bronze(tombstones, merge_tombstones, merge_bronze)
     pa.default_memory_pool().release_unused()  # arrow's allocator keeps freed memory otherwise
     return ApplyStats(n_changes, applied)
 

@@ -14,7 +14,8 @@ class SchemaConflictError(ValueError):
     """New data has a column whose type cannot be stored in the table's existing column."""
 
 
-def _dt(path: str, version: int | None = None):
+def delta_table(path: str, version: int | None = None):
+    """The table at `path` for delta-rs (deltalake.DeltaTable)."""
     from deltalake import DeltaTable
 
     return DeltaTable(path, version=version, storage_options=storage.storage_options(path) or None)
@@ -31,7 +32,7 @@ def version(path: str) -> int | None:
     from deltalake.exceptions import TableNotFoundError
 
     try:
-        return _dt(path).version()
+        return delta_table(path).version()
     except TableNotFoundError:
         return None
 
@@ -40,12 +41,37 @@ def arrow_schema(path: str):
     """The table's schema as arrow types, read from its log (no engine)."""
     import pyarrow as pa
 
-    return pa.schema(_dt(path).schema().to_arrow())
+    return pa.schema(delta_table(path).schema().to_arrow())
+
+
+def transaction_version(path: str, app_id: str) -> int | None:
+    """The version of the latest application transaction `app_id` committed to the table."""
+    return delta_table(path).transaction_version(app_id)
+
+
+def with_transaction(app_id: str, version: int):
+    """Commit properties that record an application transaction in the commit they go with."""
+    from deltalake import CommitProperties, Transaction
+
+    return CommitProperties(app_transactions=[Transaction(app_id, version)])
+
+
+def record_transaction(path: str, app_id: str, version: int) -> None:
+    """A commit of no data that records only an application transaction (delta-rs)."""
+    table = delta_table(path)
+    table.create_write_transaction(actions=[], mode="append", schema=table.schema(),
+                                   partition_by=table.metadata().partition_columns,
+                                   commit_properties=with_transaction(app_id, version))
+
+
+def restore(path: str, version: int) -> None:
+    """A commit that makes the table's rows those of `version` again (delta-rs)."""
+    delta_table(path).restore(version)
 
 
 def files_at(path: str, version: int | None = None) -> dict[str, dict]:
     """Data files of a version: path -> partition values."""
-    return _add_files(_dt(path, version))
+    return _add_files(delta_table(path, version))
 
 
 def _add_files(table) -> dict[str, dict]:
@@ -65,7 +91,7 @@ def local_data_files(path: str, version: int | None = None):
 
     import pyarrow as pa
 
-    table = _dt(path, version)
+    table = delta_table(path, version)
     if table.protocol().min_reader_version > 1:
         return None
     parts = set(table.metadata().partition_columns)
@@ -88,7 +114,7 @@ def query(path: str, sql: str) -> list[tuple]:
     import pyarrow as pa
     from deltalake import QueryBuilder
 
-    table = pa.table(QueryBuilder().register("t", _dt(path)).execute(sql).read_all())
+    table = pa.table(QueryBuilder().register("t", delta_table(path)).execute(sql).read_all())
     cols = [c.to_pylist() for c in table.columns]
     return list(zip(*cols)) if cols else []
 
@@ -108,7 +134,7 @@ def create_empty(spark: SparkSession, schema: ST.StructType, path: str, partitio
         writer = writer.option("mergeSchema", "true")
     if partition_by:
         writer = writer.partitionBy(partition_by)
-    writer.save(path)
+    writer.save(storage.engine_path(path))
 
 
 def replace_all(spark: SparkSession, df: DataFrame, path: str) -> None:
@@ -118,7 +144,8 @@ def replace_all(spark: SparkSession, df: DataFrame, path: str) -> None:
     def write() -> None:
         if not exists(path):
             create_empty(spark, df.schema, path)
-        df.write.format("delta").mode("overwrite").option("replaceWhere", ALL_ROWS).save(path)
+        writer = df.write.format("delta").mode("overwrite").option("replaceWhere", ALL_ROWS)
+        writer.save(storage.engine_path(path))
 
     with_commit_retry(write)
 
@@ -127,7 +154,7 @@ def read(spark: SparkSession, path: str, version: int | None = None) -> DataFram
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
-    return reader.load(path)
+    return reader.load(storage.engine_path(path))
 
 
 def schema_of(spark: SparkSession, path: str) -> ST.StructType:
@@ -187,7 +214,7 @@ def widen_columns(spark: SparkSession, path: str, fields: list[ST.StructField], 
     df = read(spark, path)
     df = df.select(*[df[quote(c)].cast(wide[c]).alias(c) if c in wide else df[quote(c)] for c in df.columns])
     writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-    (writer.partitionBy(partition_by) if partition_by else writer).save(path)
+    (writer.partitionBy(partition_by) if partition_by else writer).save(storage.engine_path(path))
 
 
 def conform_to(df: DataFrame, table_schema: ST.StructType) -> DataFrame:
@@ -205,7 +232,8 @@ def add_columns(spark: SparkSession, path: str, fields: list[ST.StructField]) ->
     if not fields:
         return
     schema = ST.StructType(list(schema_of(spark, path).fields) + [ST.StructField(f.name, f.dataType, True) for f in fields])
-    spark.createDataFrame([], schema).write.format("delta").mode("append").option("mergeSchema", "true").save(path)
+    writer = spark.createDataFrame([], schema).write.format("delta").mode("append")
+    writer.option("mergeSchema", "true").save(storage.engine_path(path))
 
 
 def quote(name: str) -> str:

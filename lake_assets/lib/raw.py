@@ -14,7 +14,7 @@ import pyarrow as pa
 from lake_assets import formats
 from lake_assets.catalog import Source, Table
 from lake_assets.formats.base import LandedFile, LandedFileError
-from lake_assets.lib import delta
+from lake_assets.lib import delta, storage
 from lake_assets.lib import types as T
 from lake_assets.lib.changes import check_changes, raw_rows
 
@@ -76,7 +76,7 @@ def record_empty(spark, lake_root: str, source: str, table: str, files: list[Lan
         }
     )
     spark.createDataFrame(marks).write.format("delta").mode("append").save(
-        empty_files_path(lake_root, source, table)
+        storage.engine_path(empty_files_path(lake_root, source, table))
     )
 
 

@@ -15,7 +15,11 @@ client. Three clients read them, each in its own way:
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import tempfile
+import threading
 from dataclasses import dataclass
 
 import pyarrow.fs as pafs
@@ -47,6 +51,52 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     return pafs.LocalFileSystem(), uri.rstrip("/")
 
 
+# What a local path may hold for the engines to take it literally: no character a URL encodes.
+_LITERAL = re.compile(r"[A-Za-z0-9/._=-]*")
+
+
+def engine_path(path: str) -> str:
+    """`path` as Sail and delta-rs must be given it to read and write exactly there.
+
+    Both take a local path as a URL. Given a character that a URL encodes (a space, `%`, `#`,
+    `(`, non-ASCII), Sail (0.7.2) writes a Delta table into percent-encoded twins of the folder
+    (the log in one, the data files in another), and delta-rs (1.6.6) decodes `%20` into a
+    space (docs/engine.md, "Paths"). Such a path goes to them through a symbolic link whose own
+    path has none of those characters: the files land inside the real folder.
+    """
+    if is_s3(path) or _LITERAL.fullmatch(path):
+        return path
+    parts = path.rstrip("/").split("/")
+    last = max(i for i, part in enumerate(parts) if not _LITERAL.fullmatch(part))
+    link = _link_to("/".join(parts[: last + 1]))
+    return "/".join([link, *parts[last + 1 :]])
+
+
+def _links_dir() -> str:
+    """A folder of this user's, with a literal path, for the links engine_path makes."""
+    base = next((d for d in (tempfile.gettempdir(), "/tmp") if _LITERAL.fullmatch(d)), "/tmp")
+    home = os.path.join(base, f"lake_assets-paths-{os.getuid()}")
+    os.makedirs(home, mode=0o700, exist_ok=True)
+    st = os.lstat(home)
+    if os.path.islink(home) or st.st_uid != os.getuid():
+        # Another user's folder could send the lake's writes anywhere.
+        raise PermissionError(f"{home} is not a folder of this user's")
+    return home
+
+
+def _link_to(target: str) -> str:
+    os.makedirs(target, exist_ok=True)
+    link = os.path.join(_links_dir(), hashlib.sha256(target.encode()).hexdigest()[:32])
+    if os.path.islink(link) and os.readlink(link) == target:
+        return link
+    # Made beside and renamed into place: a process that looks at the same moment sees the
+    # old link or the new one, never none.
+    staged = f"{link}.{os.getpid()}.{threading.get_ident()}"
+    os.symlink(target, staged)
+    os.replace(staged, link)
+    return link
+
+
 def storage_options(uri: str) -> dict[str, str]:
     """Options for deltalake (delta-rs) to reach the same root."""
     if not is_s3(uri):
@@ -72,6 +122,15 @@ def engine_env() -> dict[str, str]:
     if endpoint and endpoint.lower().startswith("http://") and not os.environ.get("AWS_ALLOW_HTTP"):
         return {"AWS_ALLOW_HTTP": "true"}
     return {}
+
+
+def remove_tree(uri: str) -> None:
+    """Remove a folder and everything under it; an absent folder is fine."""
+    fs, base = filesystem(uri)
+    try:
+        fs.delete_dir(base)
+    except (FileNotFoundError, OSError):
+        pass
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,14 @@
-"""The Delta IO manager: DataFrames (or LocalRows) out to <root>/<layer>/<source>/<table>,
-DataFrames back in.
+"""The Delta IO manager: DataFrames (arrow tables, LocalRows) out to
+<root>/<layer>/<source>/<table>, DataFrames back in.
 
 How an output is written is declared on the asset, in its definition metadata:
 - `lake/write_mode: overwrite`            the whole table, one commit
 - `lake/write_mode: replace_partitions`   the run's time partition(s), by replaceWhere on
                                           `lake/partition_column` (one day or a backfill range)
-- `lake/write_mode: merge`                a CDC batch applied on `lake/primary_key` with deletes
-                                          (see lake_assets.lib.cdc), then the batch's watermark
-Every write is one Delta commit (merge: bronze first, then tombstones, then the watermark, each
-idempotent), so a failed write leaves the table as it was. A table that does not exist yet is
-first created empty (a commit of its schema, no rows), so that two runs creating it at once
-conflict instead of both adding their rows (see write_frame).
+Every write is one Delta commit, so a failed write leaves the table as it was. A table that does
+not exist yet is first created empty (a commit of its schema, no rows), so that two runs creating
+it at once conflict instead of both adding their rows (see write_frame). Bronze applies its CDC
+batches itself, its watermark in its own commit (lake_assets.lib.cdc).
 """
 
 from __future__ import annotations
@@ -25,9 +23,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lake_assets.keys import state_path, table_path
-from lake_assets.lib import cdc, delta, storage
-from lake_assets.lib.cdc import ChangeBatch
+from lake_assets.lib import delta, storage
 from lake_assets.lib.retry import with_commit_retry
+from lake_assets.resources import scratch
 from lake_assets.resources.spark import SparkResource
 
 WRITE_MODE = "lake/write_mode"
@@ -58,6 +56,40 @@ class LocalRows:
         self.rows: pa.Table | None = rows
 
 
+def as_frame(spark, obj, name: str) -> DataFrame:
+    """An output as a DataFrame: a DataFrame, an arrow table, or LocalRows (taken out of it)."""
+    if isinstance(obj, LocalRows):
+        rows, obj.rows = obj.rows, None  # taken: the run's captured output no longer holds them
+        if rows is None:
+            raise dg.Failure(f"{name}: these rows were written already")
+        return spark.createDataFrame(rows)
+    if isinstance(obj, pa.Table):
+        return spark.createDataFrame(obj)
+    if not isinstance(obj, DataFrame):
+        raise dg.Failure(
+            f"{name}: expected a Spark DataFrame or an arrow table, got {type(obj).__name__}")
+    return obj
+
+
+def partition_predicate(context: dg.OutputContext, meta: dict) -> str | None:
+    """replaceWhere of the run's partitions (None for a run of no partition)."""
+    if not context.has_asset_partitions:
+        return None
+    tw = context.asset_partitions_time_window
+    return time_window_predicate(meta[PARTITION_COLUMN], tw.start, tw.end)
+
+
+def table_metadata(spark, path: str) -> dict:
+    """What a materialization of the table at `path` reports of it, as written."""
+    table = delta.read(spark, path)
+    return {
+        "dagster/row_count": table.count(),
+        "delta_version": delta.version(path),
+        "dagster/column_schema": column_schema(table.schema),
+        "dagster/uri": path,
+    }
+
+
 class DeltaIOManager(dg.ConfigurableIOManager):
     """Writes and reads the lake's Delta tables under `root`."""
 
@@ -76,73 +108,31 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             return
         meta = self._meta(context)
         mode = meta.get(WRITE_MODE, "overwrite")
-        key = context.asset_key
-        path = self.path_for(key)
+        name = "/".join(context.asset_key.path)
+        if mode not in ("overwrite", "replace_partitions"):
+            raise dg.Failure(f"{name}: unknown {WRITE_MODE} {mode!r}")
         spark = self.spark.session()
-        name = "/".join(key.path)
-        extra: dict = {}
-        if mode == "merge":
-            if not isinstance(obj, ChangeBatch):
-                raise dg.Failure(f"{name}: write mode merge needs a ChangeBatch, got {type(obj).__name__}")
-            keys = tuple(meta[PRIMARY_KEY])
-            _, source, table = key.path
-            # A batch folder of this run's own: two runs applying to one table never share it.
-            batch_path = state_path(self.root, source, table, f"batch/{context.run_id}")
+        path = self.path_for(context.asset_key)
+        df = as_frame(spark, obj, name)
+        predicate = partition_predicate(context, meta) if mode == "replace_partitions" else None
+        staging = self._staging(context)
+        staged = stage_local_rows(spark, df, staging)
+        try:
+            with_commit_retry(
+                lambda: write_frame(spark, staged, path, name, mode, meta.get(PARTITION_COLUMN),
+                                    predicate),
+                log=context.log,
+            )
+        finally:
+            storage.remove_tree(staging)  # also what the asset staged there itself (defs/raw)
+        context.add_output_metadata(table_metadata(spark, path))
 
-            def merge():
-                return cdc.apply_changes(
-                    spark,
-                    obj,
-                    bronze=path,
-                    tombstones=state_path(self.root, source, table, "tombstones"),
-                    batch_path=batch_path,
-                    keys=keys,
-                    name=name,
-                )
-
-            try:
-                stats = with_commit_retry(merge, log=context.log)
-            finally:
-                remove_tree(batch_path)
-            mark_path = state_path(self.root, source, table, "watermark")
-            if obj.raw_version is not None and read_watermark(spark, mark_path) != obj.raw_version:
-                write_watermark(spark, mark_path, obj.raw_version)
-            extra = {"changes": stats.changes, "changes_applied": stats.applied, "raw_version": obj.raw_version}
-        else:
-            if isinstance(obj, LocalRows):
-                rows, obj.rows = obj.rows, None  # taken: the run's captured output no longer holds them
-                if rows is None:
-                    raise dg.Failure(f"{name}: these rows were written already")
-                obj = spark.createDataFrame(rows)
-                del rows
-            if not isinstance(obj, DataFrame):
-                raise dg.Failure(f"{name}: expected a Spark DataFrame, got {type(obj).__name__}")
-            if mode not in ("overwrite", "replace_partitions"):
-                raise dg.Failure(f"{name}: unknown {WRITE_MODE} {mode!r}")
-            predicate = None
-            if mode == "replace_partitions" and context.has_asset_partitions:
-                tw = context.asset_partitions_time_window
-                predicate = time_window_predicate(meta[PARTITION_COLUMN], tw.start, tw.end)
-            layer, source, table = key.path
-            staging = state_path(self.root, source, table, f"staging/{layer}/{context.run_id}")
-            df = stage_local_rows(spark, obj, staging)
-            try:
-                with_commit_retry(
-                    lambda: write_frame(spark, df, path, name, mode, meta.get(PARTITION_COLUMN), predicate),
-                    log=context.log,
-                )
-            finally:
-                remove_tree(staging)  # also what the asset staged there itself (defs/raw)
-        table = delta.read(spark, path)
-        context.add_output_metadata(
-            {
-                "dagster/row_count": table.count(),
-                "delta_version": delta.version(path),
-                "dagster/column_schema": column_schema(table.schema),
-                "dagster/uri": path,
-                **{k: v for k, v in extra.items() if v is not None},
-            }
-        )
+    def _staging(self, context: dg.OutputContext) -> str:
+        """The run's staging folder for the output, once those that killed runs left are gone."""
+        layer, source, table = context.asset_key.path
+        parent = state_path(self.root, source, table, f"staging/{layer}")
+        scratch.sweep(context.step_context.instance, parent, context.run_id)
+        return f"{parent}/{context.run_id}"
 
     def load_input(self, context: dg.InputContext) -> DataFrame:
         key = context.upstream_output.asset_key if context.upstream_output else context.asset_key
@@ -208,8 +198,8 @@ def stage_local_rows(spark, df, staging: str, threshold: int = STAGE_LOCAL_ROWS_
     if not all(_stageable(f.type) for f in rows.schema) or len(set(rows.column_names)) != rows.num_columns:
         return df
     fs, base = storage.filesystem(staging)
-    remove_tree(staging)
-    fs.create_dir(base, recursive=True)
+    storage.remove_tree(staging)
+    scratch.claim(staging)
     # Read once, right away, then deleted: no dictionary pages (measured: half the cost of
     # writing), and not compressed on a local disk.
     compression = "snappy" if storage.is_s3(staging) else "none"
@@ -217,7 +207,7 @@ def stage_local_rows(spark, df, staging: str, threshold: int = STAGE_LOCAL_ROWS_
     for i, start in enumerate(range(0, rows.num_rows, per_file)):
         pq.write_table(rows.slice(start, per_file), f"{base}/part-{i:05d}.parquet", filesystem=fs,
                        use_dictionary=False, compression=compression)
-    return spark.read.parquet(staging)
+    return spark.read.parquet(storage.engine_path(staging))
 
 
 def write_frame(spark, df: DataFrame, path: str, name: str, mode: str, partition_column: str | None,
@@ -238,7 +228,8 @@ def write_frame(spark, df: DataFrame, path: str, name: str, mode: str, partition
     if mode == "overwrite" and {f.name for f in current.fields} - set(df.columns):
         # Columns gone from a recomputed table: its schema is replaced, which only a plain
         # overwrite does (not checked against a concurrent writer; a catalog change is rare).
-        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+        writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        writer.save(storage.engine_path(path))
         return
     wider = delta.widenings(current, df.schema)
     if wider:
@@ -261,23 +252,5 @@ def write_frame(spark, df: DataFrame, path: str, name: str, mode: str, partition
         # The embedded engine does not reject rows outside replaceWhere (it appends them to
         # other partitions; pinned in conformance): keep only the run's rows.
         df = df.where(where)
-    df.write.format("delta").mode("overwrite").option("replaceWhere", where).save(path)
-
-
-def remove_tree(path: str) -> None:
-    fs, base = storage.filesystem(path)
-    try:
-        fs.delete_dir(base)
-    except (FileNotFoundError, OSError):
-        pass
-
-
-def write_watermark(spark, path: str, raw_version: int) -> None:
-    delta.replace_all(spark, spark.createDataFrame([(raw_version,)], "raw_version bigint"), path)
-
-
-def read_watermark(spark, path: str) -> int | None:
-    if not delta.exists(path):
-        return None
-    rows = delta.read(spark, path).collect()
-    return int(rows[0][0]) if rows else None
+    df.write.format("delta").mode("overwrite").option("replaceWhere", where) \
+        .save(storage.engine_path(path))

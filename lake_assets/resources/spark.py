@@ -12,6 +12,19 @@ class SparkResource(dg.ConfigurableResource):
     def session(self) -> SparkSession:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    # What an engine can do, for writers that choose their way by it (lib/cdc.py).
+
+    def embedded(self) -> bool:
+        """The engine runs in this process and sees its files: on a local lake, this process
+        may then write the same tables with delta-rs."""
+        return False
+
+    def records_app_transactions(self) -> bool:
+        """The engine records Delta's idempotent-write session confs
+        (`spark.databricks.delta.write.txnAppId`/`txnVersion`) as an application transaction
+        of a MERGE's commit (docs/engine.md, "Watermarks")."""
+        return False
+
 
 class LocalSparkResource(SparkResource):
     """The embedded engine: Sail started in this process on first use (no JVM, no network)."""
@@ -20,6 +33,9 @@ class LocalSparkResource(SparkResource):
         from lake_assets.lib.engine import local_spark
 
         return local_spark()
+
+    def embedded(self) -> bool:
+        return True
 
 
 class ConnectSparkResource(SparkResource):
@@ -40,3 +56,7 @@ class DatabricksSparkResource(SparkResource):
         session = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
         session.conf.set("spark.sql.session.timeZone", "UTC")
         return session
+
+    def records_app_transactions(self) -> bool:
+        # Delta on Databricks Runtime does for DML since Delta 2.0 (delta-io/delta#1555).
+        return True

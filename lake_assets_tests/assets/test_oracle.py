@@ -16,7 +16,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from lake_assets.lib import cdc
+from lake_assets.resources.spark import LocalSparkResource
 from lake_assets_tests.assets._lake import SRC, assert_ok, catalog, table_dir
 from lake_assets_tests.dms_files import UTC, write_parquet
 
@@ -126,7 +126,8 @@ def test_bronze_equals_the_oracle_after_every_sync(lake, seed, apply, monkeypatc
     """Both ways of applying a batch: arrow and delta-rs (the embedded engine on a local lake)
     and the engine's own window and MERGE (every other deployment)."""
     if apply == "engine":
-        monkeypatch.setattr(cdc, "merges_in_process", lambda spark, bronze: False)
+        # What a remote engine says of itself: it does not share this process's files.
+        monkeypatch.setattr(LocalSparkResource, "embedded", lambda self: False)
     rng = random.Random(seed)
     lake.write_catalog(catalog("t"))
     files = history(rng)

@@ -18,15 +18,21 @@ def test_local_runs_in_process_on_the_embedded_engine(tmp_path):
         assert built.step_launcher is None  # steps run in the run's own process
 
 
-def test_databricks_runs_steps_through_the_step_launcher(monkeypatch):
+def _launcher(monkeypatch, settings: Settings):
     monkeypatch.setenv("DATABRICKS_HOST", "https://127.0.0.1:9")
     monkeypatch.setenv("DATABRICKS_TOKEN", "t0ken")
     monkeypatch.setenv("DATABRICKS_CLUSTER_ID", "0101-abc")
-    res = resources_for(Settings.load("s3://bucket/lake", deployment="databricks"))
+    res = resources_for(settings)
     assert set(res) == KEYS
-    assert isinstance(res["spark"], DatabricksSparkResource)
     with dg.build_resources({"step_launcher": res["step_launcher"]}) as built:
-        launcher = built.step_launcher
+        return res, built.step_launcher
+
+
+def test_databricks_runs_steps_through_the_step_launcher(monkeypatch):
+    monkeypatch.delenv("LAKE_SOURCES", raising=False)
+    settings = Settings.load("s3://bucket/lake", deployment="databricks")
+    res, launcher = _launcher(monkeypatch, settings)
+    assert isinstance(res["spark"], DatabricksSparkResource)
     from dagster_databricks.databricks_pyspark_step_launcher import DatabricksPySparkStepLauncher
 
     assert isinstance(launcher, DatabricksPySparkStepLauncher)
@@ -36,6 +42,22 @@ def test_databricks_runs_steps_through_the_step_launcher(monkeypatch):
         "LAKE_LANDING": "s3://bucket/lake/landing",
         "LAKE_DEPLOYMENT": "databricks",
     }
+
+
+def test_the_cluster_gets_every_setting_a_custom_catalog_included(monkeypatch, tmp_path):
+    catalog = str(tmp_path / "acme.yaml")
+    settings = Settings.load("s3://bucket/lake", "s3://land/zone", catalog, "databricks")
+    _, launcher = _launcher(monkeypatch, settings)
+    assert launcher.env_variables == settings.as_env() == {
+        "LAKE_ROOT": "s3://bucket/lake",
+        "LAKE_LANDING": "s3://land/zone",
+        "LAKE_SOURCES": catalog,
+        "LAKE_DEPLOYMENT": "databricks",
+    }
+    # What the cluster's step reads back from them is these settings.
+    for k, v in launcher.env_variables.items():
+        monkeypatch.setenv(k, v)
+    assert Settings.load() == settings
 
 
 def test_unknown_deployment_is_named():

@@ -6,11 +6,15 @@ import datetime as dt
 from typing import Any
 
 import dagster as dg
+import pyarrow.fs as pafs
 
 from lake_assets.catalog import Source, Table
 from lake_assets.keys import asset_key
-from lake_assets.lib import delta
-from lake_assets.resources.io_manager import PRIMARY_KEY, WRITE_MODE, ChangeBatch, read_watermark
+from lake_assets.lib import cdc, delta, storage
+from lake_assets.lib.cdc import ChangeBatch
+from lake_assets.lib.retry import with_commit_retry
+from lake_assets.resources import scratch
+from lake_assets.resources.io_manager import PRIMARY_KEY, table_metadata
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 
@@ -24,18 +28,30 @@ AFTER_ANY_PARTITION = (
 ).with_label("after_any_raw_partition")
 
 
-def new_changes(spark, lake: LakeResource, source: str, table: str, log=None) -> ChangeBatch | None:
+def consumed(lake: LakeResource, source: str, table: str) -> int | None:
+    """The raw version whose changes bronze holds: from bronze's own log, or, in a lake whose
+    bronze commits did not carry it yet, from the watermark table of before (read once: it is
+    removed once bronze's commit holds the watermark)."""
+    bronze_path = lake.table("bronze", source, table)
+    if not delta.exists(bronze_path):
+        return None
+    mark = cdc.watermark(bronze_path)
+    if mark is None:
+        mark = cdc.legacy_watermark(lake.state(source, table, "watermark"))
+    return mark
+
+
+def new_changes(lake: LakeResource, source: str, table: str, log=None) -> ChangeBatch | None:
     """The raw changes new since bronze last ran, up to raw's current version; None without raw.
 
     New means: in raw partitions whose files changed since the raw version bronze last
     consumed. A partition re-written whole comes back whole; re-applying is a no-op.
     """
     raw_path = lake.table("raw", source, table)
-    if not delta.exists(raw_path):
-        return None
     now = delta.version(raw_path)
-    bronze_path = lake.table("bronze", source, table)
-    mark = read_watermark(spark, lake.state(source, table, "watermark")) if delta.exists(bronze_path) else None
+    if now is None:
+        return None
+    mark = consumed(lake, source, table)
     if mark is None or mark > now:
         if log:
             log.info(f"no watermark: applying all of raw at version {now}")
@@ -48,6 +64,44 @@ def new_changes(spark, lake: LakeResource, source: str, table: str, log=None) ->
     return ChangeBatch(raw_path, now, PARTITION_COL, tuple(parts))
 
 
+def remove_leftovers(context: dg.AssetExecutionContext, lake: LakeResource, source: str,
+                     table: str) -> None:
+    """The batch and staging folders that killed runs left for this table (resources/scratch)."""
+    parents = [lake.state(source, table, "batch")]
+    fs, base = storage.filesystem(lake.state(source, table, "staging"))
+    parents += [lake.state(source, table, f"staging/{info.base_name}")
+                for info in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+                if info.type == pafs.FileType.Directory]
+    for parent in parents:
+        for run_id in scratch.sweep(context.instance, parent, context.run.run_id):
+            context.log.info(f"removed {parent}/{run_id}, left by a run no longer in progress")
+
+
+def apply(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource, source: str,
+          table: Table, batch: ChangeBatch) -> cdc.ApplyStats:
+    """Apply the batch, bronze's watermark in bronze's commit; all of it again on a conflict."""
+    bronze_path = lake.table("bronze", source, table.name)
+    # A batch folder of this run's own: two runs applying to one table never share it.
+    batch_path = lake.state(source, table.name, f"batch/{context.run.run_id}")
+    scratch.claim(batch_path)
+
+    def merge() -> cdc.ApplyStats:
+        return cdc.apply_changes(
+            spark.session(), batch, bronze=bronze_path,
+            tombstones=lake.state(source, table.name, "tombstones"), batch_path=batch_path,
+            keys=tuple(table.primary_key), name=f"bronze/{source}/{table.name}",
+            embedded=spark.embedded(), engine_txn=spark.records_app_transactions(),
+        )
+
+    try:
+        stats = with_commit_retry(merge, log=context.log)
+    finally:
+        storage.remove_tree(batch_path)
+    # Bronze's log holds the watermark now: the table of before is not read again.
+    storage.remove_tree(lake.state(source, table.name, "watermark"))
+    return stats
+
+
 def bronze_asset(source: Source, table: Table) -> dg.AssetsDefinition:
     key = asset_key("bronze", source.name, table.name)
 
@@ -57,7 +111,7 @@ def bronze_asset(source: Source, table: Table) -> dg.AssetsDefinition:
         deps=[asset_key("raw", source.name, table.name)],
         kinds={"spark", "delta"},
         tags={"layer": "bronze", "source": source.name},
-        metadata={WRITE_MODE: "merge", PRIMARY_KEY: list(table.primary_key)},
+        metadata={PRIMARY_KEY: list(table.primary_key)},
         # Not eager(): eager waits while any raw partition is missing, and most days of a
         # source have no files. Bronze wants the new changes of any raw partition.
         automation_condition=AFTER_ANY_PARTITION,
@@ -70,11 +124,18 @@ def bronze_asset(source: Source, table: Table) -> dg.AssetsDefinition:
         ),
     )
     def _bronze(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource,
-                step_launcher: dg.ResourceParam[Any]):
-        batch = new_changes(spark.session(), lake, source.name, table.name, context.log)
+                step_launcher: dg.ResourceParam[Any]) -> dg.MaterializeResult:
+        remove_leftovers(context, lake, source.name, table.name)
+        batch = new_changes(lake, source.name, table.name, context.log)
         if batch is None:
             context.log.info(f"raw/{source.name}/{table.name} does not exist yet: nothing to apply")
-        return batch
+            return dg.MaterializeResult()
+        stats = apply(context, spark, lake, source.name, table, batch)
+        return dg.MaterializeResult(metadata={
+            "changes": stats.changes, "changes_applied": stats.applied,
+            "raw_version": batch.raw_version,
+            **table_metadata(spark.session(), lake.table("bronze", source.name, table.name)),
+        })
 
     return _bronze
 
