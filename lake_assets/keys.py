@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-LAYERS = ("raw", "bronze", "silver", "gold")
+from lake_assets.lib.layout import LAYERS, state_path, table_path
 
+__all__ = ["LAYERS", "asset_key", "state_path", "table_path"]
 
 def asset_key(layer: str, source: str, table: str) -> dg.AssetKey:
     if layer not in LAYERS:
         raise ValueError(f"unknown layer {layer!r}")
     return dg.AssetKey([layer, source, table])
-
-
-def table_path(lake_root: str, layer: str, source: str, table: str) -> str:
-    """Where the Delta table of an asset lives: <root>/<layer>/<source>/<table>."""
-    return f"{lake_root.rstrip('/')}/{layer}/{source}/{table}"
-
-
-def state_path(lake_root: str, source: str, table: str, name: str) -> str:
-    """Bookkeeping the lake keeps for itself: tables (tombstones, fingerprints) and the folders
-    a run writes for itself (resources/scratch.py)."""
-    return f"{lake_root.rstrip('/')}/_state/{source}/{table}/{name}"
 
 
 # The tags Dagster puts on a run of one partition or of a range of them (a single-run

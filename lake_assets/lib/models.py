@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from lake_assets.catalog import Catalog, CatalogError, Source, load_catalog
+from lake_assets.lib.layout import table_path
 
 LAYERS = ("raw", "bronze", "silver", "gold")
 _REF = re.compile(r"\{\{\s*([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*))?(?:\.([A-Za-z_]\w*))?\s*\}\}")
@@ -183,7 +184,6 @@ def bind(spark, lake_root: str, sql: str, source: str, variables: dict[str, str]
     """Register a view of each table `sql` references and return the SQL that reads them.
 
     Raises MissingInput naming the first referenced table that has no Delta table yet."""
-    from lake_assets.keys import table_path
     from lake_assets.lib import delta
 
     for ref in refs_in(sql, source, set(allowed_vars) | set(variables or {})):
@@ -200,8 +200,6 @@ class MissingInput(LookupError):
 
 def inputs(model, lake_root: str) -> list[str]:
     """The Delta paths a model reads (for its fingerprint)."""
-    from lake_assets.keys import table_path
-
     return [table_path(lake_root, r.layer, r.source, r.table) for r in refs_in(model.sql, model.source)]
 
 
@@ -221,7 +219,6 @@ def touched_dates(spark, lake_root: str, model, start: dt.date, end: dt.date) ->
     """The dates of a partitioned model whose rows would change if it were recomputed now:
     per date, the row count and two order-independent hashes of the rows, fresh against the
     table (a date whose rows vanish counts too). [] while an input has no table yet."""
-    from lake_assets.keys import table_path
     from lake_assets.lib import delta
 
     try:

@@ -1,4 +1,8 @@
-"""What is new in the landing zone: the one rule the landing sensor, `sync` and raw's runs follow.
+"""What each layer's next run has to do, Dagster-free: the planners the sensors, `sync` and the
+assets call. Raw: the landed files that are new; bronze: the raw changes it has not applied
+(the planner of a model's dates is lib/models.dates_to_sync).
+
+What is new in the landing zone: the one rule the landing sensor, `sync` and raw's runs follow.
 
 A landed file is new when raw does not hold a file of its name, or holds one of another size
 (landed again with other content: its raw run fails naming it). Files raw holds that are no
@@ -13,7 +17,10 @@ from collections import defaultdict
 from lake_assets import formats
 from lake_assets.catalog import Source, Table
 from lake_assets.formats.base import LandedFile, LandedFileError, digest_of
+from lake_assets.lib.layout import state_path, table_path
+from lake_assets.lib import cdc, delta
 from lake_assets.lib import raw as rawlib
+from lake_assets.lib.cdc import ChangeBatch
 
 # {table: {raw day: identities ("name:size") of its new files}}; a table whose listing fails
 # has its first day, with the error as its identity, so that run fails naming the file.
@@ -108,3 +115,44 @@ def pending(
 def pending_days(landing_root: str, lake_root: str, source: Source) -> dict[str, set[dt.date]]:
     """{table: the raw days whose runs have new files to add}."""
     return {t: set(days) for t, days in pending(landing_root, lake_root, source).items()}
+
+
+# -- bronze: which raw changes its next run applies -----------------------------------------
+
+RAW_PARTITION = "_file_date"  # raw's daily partition column: the day of the landed file
+
+
+def bronze_consumed(lake_root: str, source: str, table: str) -> int | None:
+    """The raw version whose changes bronze holds: from bronze's own log, or, in a lake whose
+    bronze commits did not carry it yet, from the watermark table of before (read once: it is
+    removed once bronze's commit holds the watermark)."""
+    bronze_path = table_path(lake_root, "bronze", source, table)
+    if not delta.exists(bronze_path):
+        return None
+    mark = cdc.watermark(bronze_path)
+    if mark is None:
+        mark = cdc.legacy_watermark(state_path(lake_root, source, table, "watermark"))
+    return mark
+
+
+def bronze_batch(lake_root: str, source: str, table: str, log=None) -> ChangeBatch | None:
+    """The raw changes new since bronze last ran, up to raw's current version; None without raw.
+
+    New means: in raw partitions whose files changed since the raw version bronze last
+    consumed. A partition re-written whole comes back whole; re-applying is a no-op.
+    """
+    raw_path = table_path(lake_root, "raw", source, table)
+    now = delta.version(raw_path)
+    if now is None:
+        return None
+    mark = bronze_consumed(lake_root, source, table)
+    if mark is None or mark > now:
+        if log:
+            log.info(f"no watermark: applying all of raw at version {now}")
+        return ChangeBatch(raw_path, now, RAW_PARTITION, None)
+    if mark == now:
+        return ChangeBatch(raw_path, now, RAW_PARTITION, ())
+    parts = sorted(str(p)[:10] for p in delta.partitions_changed(raw_path, mark, RAW_PARTITION) if p is not None)
+    if log:
+        log.info(f"raw versions {mark}..{now}: {len(parts)} changed partition(s) {parts[:5]}{'...' if len(parts) > 5 else ''}")
+    return ChangeBatch(raw_path, now, RAW_PARTITION, tuple(parts))

@@ -17,6 +17,7 @@ from lake_assets.formats.base import LandedFile, LandedFileError
 from lake_assets.lib import delta, storage
 from lake_assets.lib import types as T
 from lake_assets.lib.changes import check_changes, raw_rows
+from lake_assets.lib.layout import state_path, table_path
 
 
 def landed_files(landing_root: str, source: Source, table: Table) -> list[LandedFile]:
@@ -40,8 +41,6 @@ class Held:
 def held_files(lake_root: str, source: str, table: str) -> dict[str, Held]:
     """{file name: what raw holds of it}, with the files that had no rows (read with delta-rs:
     no engine needed)."""
-    from lake_assets.keys import table_path  # here: keys imports dagster, lib/ does not
-
 
     raw_path = table_path(lake_root, "raw", source, table)
     have = {f.name for f in delta.arrow_schema(raw_path)} if delta.exists(raw_path) else set()
@@ -58,8 +57,6 @@ def held_files(lake_root: str, source: str, table: str) -> dict[str, Held]:
 def empty_files_path(lake_root: str, source: str, table: str) -> str:
     # Files without a change have no row in raw to say raw has seen them: kept here instead.
     # Apart from raw's rows, as there is nothing of them to keep atomically with.
-    from lake_assets.keys import state_path
-
     return state_path(lake_root, source, table, "empty_files")
 
 

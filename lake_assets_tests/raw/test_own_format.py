@@ -1,5 +1,6 @@
-"""A format of one's own (the tests' JSON lines) drives raw -> bronze -> silver through the
-same sync, with no change to the lake's code: only its `module:Class` name in the catalog."""
+"""A format of one's own (the tests' JSON lines) drives raw -> bronze -> silver -> a model
+through the same sync, with no change to the lake's code: only its `module:Class` name in the
+catalog."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ sources:
         schema: app
         primary_key: [id]
         columns: {{id: bigint, label: string, qty: int}}
+    models:
+      - name: quantities
+        primary_key: [label]
+        sql: SELECT label, CAST(SUM(qty) AS BIGINT) AS qty FROM {{{{ silver.items }}}} GROUP BY label
 """
 
 
@@ -27,7 +32,7 @@ def _line(op, when, id, label=None, qty=None):
     return {"op": op, "ts": when, "id": id, "label": label, "qty": qty}
 
 
-def test_json_lines_batches_sync_through_raw_bronze_and_silver(lake):
+def test_json_lines_batches_sync_through_raw_bronze_silver_and_a_model(lake):
     lake.write_catalog(CATALOG)
     first = _batch(
         lake,
@@ -51,6 +56,8 @@ def test_json_lines_batches_sync_through_raw_bronze_and_silver(lake):
     for layer in ("bronze", "silver"):
         got = lake.rows(layer, "j", "items", "id")
         assert [{k: x[k] for k in ("id", "label", "qty")} for x in got] == want, layer
+    assert lake.rows("gold", "j", "quantities", "label") == [{"label": "a2", "qty": 10},
+                                                             {"label": "c", "qty": 3}]
     assert [(x["_op"], x["id"], x["_source_file"]) for x in raw(lake, "items", source="j")] == [
         ("I", 1, "20240102-1.jsonl"),
         ("I", 2, "20240102-1.jsonl"),

@@ -56,8 +56,9 @@ def _tick(defs, cursor=None, name="landing_files_sensor_s"):
     """One evaluation of the sensor as the daemon does it, with a fresh instance each time."""
     sensor = defs.get_sensor_def(name)
     with dg.DagsterInstance.ephemeral() as instance:
-        ctx = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
-        data = sensor.evaluate_tick(ctx)
+        with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
+                                     resources=defs.resources) as ctx:
+            data = sensor.evaluate_tick(ctx)
     return [(r.partition_key, sorted(r.asset_selection, key=str), r.run_key) for r in data.run_requests], data.cursor
 
 

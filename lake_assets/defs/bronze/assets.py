@@ -10,7 +10,7 @@ import pyarrow.fs as pafs
 
 from lake_assets.catalog import Source, Table
 from lake_assets.keys import asset_key
-from lake_assets.lib import cdc, delta, storage
+from lake_assets.lib import cdc, plan, storage
 from lake_assets.lib.cdc import ChangeBatch
 from lake_assets.lib.retry import with_commit_retry
 from lake_assets.resources import scratch
@@ -18,50 +18,7 @@ from lake_assets.resources.io_manager import PRIMARY_KEY, table_metadata
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 
-from ..raw.assets import PARTITION_COL
-
-
-AFTER_ANY_PARTITION = (
-    dg.AutomationCondition.any_deps_updated().since_last_handled()
-    & ~dg.AutomationCondition.any_deps_in_progress()
-    & ~dg.AutomationCondition.in_progress()
-).with_label("after_any_raw_partition")
-
-
-def consumed(lake: LakeResource, source: str, table: str) -> int | None:
-    """The raw version whose changes bronze holds: from bronze's own log, or, in a lake whose
-    bronze commits did not carry it yet, from the watermark table of before (read once: it is
-    removed once bronze's commit holds the watermark)."""
-    bronze_path = lake.table("bronze", source, table)
-    if not delta.exists(bronze_path):
-        return None
-    mark = cdc.watermark(bronze_path)
-    if mark is None:
-        mark = cdc.legacy_watermark(lake.state(source, table, "watermark"))
-    return mark
-
-
-def new_changes(lake: LakeResource, source: str, table: str, log=None) -> ChangeBatch | None:
-    """The raw changes new since bronze last ran, up to raw's current version; None without raw.
-
-    New means: in raw partitions whose files changed since the raw version bronze last
-    consumed. A partition re-written whole comes back whole; re-applying is a no-op.
-    """
-    raw_path = lake.table("raw", source, table)
-    now = delta.version(raw_path)
-    if now is None:
-        return None
-    mark = consumed(lake, source, table)
-    if mark is None or mark > now:
-        if log:
-            log.info(f"no watermark: applying all of raw at version {now}")
-        return ChangeBatch(raw_path, now, PARTITION_COL, None)
-    if mark == now:
-        return ChangeBatch(raw_path, now, PARTITION_COL, ())
-    parts = sorted(str(p)[:10] for p in delta.partitions_changed(raw_path, mark, PARTITION_COL) if p is not None)
-    if log:
-        log.info(f"raw versions {mark}..{now}: {len(parts)} changed partition(s) {parts[:5]}{'...' if len(parts) > 5 else ''}")
-    return ChangeBatch(raw_path, now, PARTITION_COL, tuple(parts))
+from ..automation import AFTER_ANY_PARTITION
 
 
 def remove_leftovers(context: dg.AssetExecutionContext, lake: LakeResource, source: str,
@@ -126,7 +83,7 @@ def bronze_asset(source: Source, table: Table) -> dg.AssetsDefinition:
     def _bronze(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource,
                 step_launcher: dg.ResourceParam[Any]) -> dg.MaterializeResult:
         remove_leftovers(context, lake, source.name, table.name)
-        batch = new_changes(lake, source.name, table.name, context.log)
+        batch = plan.bronze_batch(lake.root, source.name, table.name, context.log)
         if batch is None:
             context.log.info(f"raw/{source.name}/{table.name} does not exist yet: nothing to apply")
             return dg.MaterializeResult()

@@ -6,7 +6,7 @@ import datetime as dt
 import dagster as dg
 
 from lake_assets.catalog import Source
-from lake_assets.defs.checks import _missing, _primary_key_unique
+from lake_assets.defs.checks import key_unique_check, no_table_yet
 from lake_assets.keys import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG, PARTITION_TAG, asset_key
 from lake_assets.lib import delta, models
 from lake_assets.resources.lake import LakeResource
@@ -37,7 +37,7 @@ def sql_check(source: Source, model, check) -> dg.AssetChecksDefinition:
         session = spark.session()
         path = lake.table(model.layer, model.source, model.name)
         if not delta.exists(path):
-            return _missing(path)
+            return no_table_yet(path)
         first, last = run_window(context.run.tags, source)
         variables = models.check_variables(model, first, last)
         delta.read(session, path).createOrReplaceTempView(variables["this"])
@@ -79,7 +79,7 @@ def yesterday_partition_exists(model) -> dg.AssetChecksDefinition:
 
 
 def model_checks(source: Source, model) -> list[dg.AssetChecksDefinition]:
-    out = [_primary_key_unique(model.layer, source, model)] if model.primary_key else []
+    out = [key_unique_check(model.layer, source, model)] if model.primary_key else []
     out += [sql_check(source, model, c) for c in model.checks]
     if model.partitioned_by and model.layer == "gold":
         out.append(yesterday_partition_exists(model))

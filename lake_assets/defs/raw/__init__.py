@@ -1,0 +1,10 @@
+"""raw: every change ever landed. Assets, checks and the landing sensor of each source."""
+
+import dagster as dg
+
+
+def definitions(ctx) -> dg.Definitions:
+    from . import assets, checks, sensors
+
+    return dg.Definitions(assets=assets.build(ctx.catalog), asset_checks=checks.build(ctx.catalog),
+                          sensors=sensors.build(ctx.catalog))

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from lake_assets.catalog import Source, Table
 from lake_assets.formats.base import LandedFile, LandedFileError
 from lake_assets.keys import asset_key, state_path
-from lake_assets.lib import delta
+from lake_assets.lib import delta, plan
 from lake_assets.lib import raw as rawlib
 from lake_assets.resources.io_manager import (
     PARTITION_COLUMN,
@@ -31,7 +31,7 @@ from lake_assets.resources.io_manager import (
 from lake_assets.resources.lake import LakeResource, LandingResource
 from lake_assets.resources.spark import SparkResource
 
-PARTITION_COL = "_file_date"
+PARTITION_COL = plan.RAW_PARTITION
 
 
 def partitions_for(source: Source) -> dg.DailyPartitionsDefinition:

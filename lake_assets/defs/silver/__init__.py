@@ -1,0 +1,9 @@
+"""silver: bronze cleaned, typed and checked, with quarantines. Assets and checks."""
+
+import dagster as dg
+
+
+def definitions(ctx) -> dg.Definitions:
+    from . import assets, checks
+
+    return dg.Definitions(assets=assets.build(ctx.catalog), asset_checks=checks.build(ctx.catalog))

@@ -13,6 +13,7 @@ import dagster as dg
 from lake_assets.catalog import Source
 from lake_assets.keys import asset_key
 from lake_assets.lib import plan
+from lake_assets.resources.lake import LakeResource, LandingResource
 
 Digests = dict[str, dict[str, str]]  # {table: {raw day: digest of its new files}}
 
@@ -50,7 +51,7 @@ def run_requests(source: Source, new: Digests, days: dict[str, list[str]]):
         )
 
 
-def landing_sensor(source: Source, landing_root: str, lake_root: str) -> dg.SensorDefinition:
+def landing_sensor(source: Source) -> dg.SensorDefinition:
     raw_keys = [asset_key("raw", source.name, t.name) for t in source.tables]
 
     @dg.sensor(
@@ -60,8 +61,8 @@ def landing_sensor(source: Source, landing_root: str, lake_root: str) -> dg.Sens
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Requests raw partitions of {source.name} for landed files raw lacks.",
     )
-    def _sensor(context: dg.SensorEvaluationContext):
-        new = pending_digests(plan.pending(landing_root, lake_root, source))
+    def _sensor(context: dg.SensorEvaluationContext, landing: LandingResource, lake: LakeResource):
+        new = pending_digests(plan.pending(landing.root, lake.root, source))
         old = json.loads(context.cursor) if context.cursor else {}
         yield from run_requests(source, new, to_request(old, new))
         # The cursor moves only after the requests are yielded; a crashed tick re-evaluates.
@@ -70,5 +71,5 @@ def landing_sensor(source: Source, landing_root: str, lake_root: str) -> dg.Sens
     return _sensor
 
 
-def build(catalog, landing_root: str, lake_root: str) -> list[dg.SensorDefinition]:
-    return [landing_sensor(s, landing_root, lake_root) for s in catalog.sources]
+def build(catalog) -> list[dg.SensorDefinition]:
+    return [landing_sensor(s) for s in catalog.sources]

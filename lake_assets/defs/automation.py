@@ -1,0 +1,21 @@
+"""Declarative automation: the conditions the layers use, and the sensor that evaluates them."""
+
+import dagster as dg
+
+# Not eager() for bronze: eager waits while any raw partition is missing, and most days of a
+# source have no files. Bronze wants the new changes of any raw partition.
+AFTER_ANY_PARTITION = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after_any_raw_partition")
+
+
+def definitions(ctx) -> dg.Definitions:
+    return dg.Definitions(sensors=[
+        dg.AutomationConditionSensorDefinition(
+            "default_automation_condition_sensor",
+            target=dg.AssetSelection.all(),
+            default_status=dg.DefaultSensorStatus.RUNNING,
+        )
+    ])
