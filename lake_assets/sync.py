@@ -39,16 +39,6 @@ class SyncResult:
         return not self.failures
 
 
-def contiguous_ranges(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
-    out: list[tuple[dt.date, dt.date]] = []
-    for d in sorted(set(days)):
-        if out and d == out[-1][1] + dt.timedelta(days=1):
-            out[-1] = (out[-1][0], d)
-        else:
-            out.append((d, d))
-    return out
-
-
 class _Progress:
     """Prints one line per materialization and check of a run, as they happen."""
 
@@ -237,7 +227,7 @@ def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: d
             say(f"raw/{source.name}: nothing new landed")
             continue
         all_days = sorted({d for days in pending.values() for d in days})
-        for first, last in contiguous_ranges(all_days):
+        for first, last in plan.date_ranges(all_days):
             tables = [t for t, days in pending.items() if any(first <= d <= last for d in days)]
             keys = [asset_key("raw", source.name, t) for t in tables]
             raw_runs.append((f"raw/{source.name}: {len(tables)} table(s), {first}..{last}", keys, first, last))
@@ -279,7 +269,7 @@ def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: d
     for key in sorted(partitioned, key=lambda k: k.path):
         # Partitioned models name the partitions a sync must recompute.
         days = planners.partitions_to_sync(graph.get(key), catalog, settings.lake_root, spark)
-        for first, last in contiguous_ranges(days):
+        for first, last in plan.date_ranges(days):
             label = f"{'/'.join(key.path)}: {first}..{last}"
             res = run(defs, [key], instance, say, label, tags=_range_tags(first, last))
             result.failures += _failures(res, {label: [key]}, graph)

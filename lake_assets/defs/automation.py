@@ -10,6 +10,13 @@ AFTER_ANY_PARTITION = (
     & ~dg.AutomationCondition.in_progress()
 ).with_label("after_any_raw_partition")
 
+# eager(), and only once every blocking check of the assets upstream has passed: a table
+# whose input failed its checks waits for an input that passes (or for a run that checks it
+# in the same run, which the run then stops before this table if the check fails).
+EAGER_AFTER_CHECKS = (
+    dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+).with_label("eager_after_blocking_checks")
+
 
 def definitions(ctx) -> dg.Definitions:
     return dg.Definitions(sensors=[

@@ -27,6 +27,17 @@ from lake_assets.lib.cdc import ChangeBatch
 Pending = dict[str, dict[dt.date, tuple[str, ...]]]
 
 
+def date_ranges(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Contiguous runs of dates: [1, 2, 3, 7] -> [(1, 3), (7, 7)]."""
+    out: list[tuple[dt.date, dt.date]] = []
+    for d in sorted(set(days)):
+        if out and d == out[-1][1] + dt.timedelta(days=1):
+            out[-1] = (out[-1][0], d)
+        else:
+            out.append((d, d))
+    return out
+
+
 def last_partition_day(now: dt.datetime | None = None) -> dt.date:
     """The last daily raw partition: today in UTC (raw's partitions end_offset=1)."""
     return (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).date()

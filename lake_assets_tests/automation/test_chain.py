@@ -13,6 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
+from lake_assets.keys import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
+from lake_assets.lib import plan
 from lake_assets.sources.shop.simulator import simulate
 from lake_assets_tests.conftest import Lake
 from lake_assets_tests.gold import shop_expected as expected
@@ -32,6 +34,15 @@ def execute(job, instance, requests) -> list[dg.RunRequest]:
         failures = [e.message for e in res.all_events if e.event_type_value == "STEP_FAILURE"]
         assert res.success, f"run of {r.asset_selection} [{r.partition_key}] failed: {failures}"
     return list(requests)
+
+
+def _dates_of(request: dg.RunRequest) -> list[str]:
+    """The partitions a run request covers: its partition, or its range of daily partitions."""
+    if request.partition_key:
+        return [request.partition_key]
+    first = dt.date.fromisoformat(request.tags[PARTITION_RANGE_START_TAG])
+    last = dt.date.fromisoformat(request.tags[PARTITION_RANGE_END_TAG])
+    return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
 
 def tick_sensor(defs, instance, name: str, cursor: str | None):
@@ -132,11 +143,15 @@ def test_gold_sensor_then_gold_holds_the_landed_orders(chain):
     silver = {t: lake.rows("silver", "shop", t) for t in ("customers", "orders", "order_items")}
     want = expected.daily_sales(silver["orders"], silver["order_items"])
     assert want, "the landed history has qualifying orders"
-    # one run per (gold table, date), for exactly the dates with qualifying orders
-    got_parts = sorted((r.partition_key, "/".join(r.asset_selection[0].path)) for r in chain["gold_requests"])
+    # one run per (gold table, range of consecutive dates), for exactly the dates with
+    # qualifying orders
+    got_parts = sorted((d, "/".join(r.asset_selection[0].path)) for r in chain["gold_requests"]
+                       for d in _dates_of(r))
     dates = sorted(r["order_date"].isoformat() for r in want)
     assert sorted({p for p, _ in got_parts}) == dates
     assert [p for p, k in got_parts if k == "gold/shop/daily_sales"] == dates
+    daily_runs = [r for r in chain["gold_requests"] if r.asset_selection[0].path[-1] == "daily_sales"]
+    assert len(daily_runs) == len(plan.date_ranges([dt.date.fromisoformat(d) for d in dates]))
     assert lake.rows("gold", "shop", "daily_sales", "order_date") == want
     assert lake.rows("gold", "shop", "customer_lifetime_value", "customer_id") == expected.customer_lifetime_value(
         silver["customers"], silver["orders"], silver["order_items"])

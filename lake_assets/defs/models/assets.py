@@ -12,6 +12,8 @@ from lake_assets.resources.io_manager import PARTITION_COLUMN, WRITE_MODE
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 
+from ..automation import EAGER_AFTER_CHECKS
+
 from ..raw.assets import partitions_for
 
 from ..planners import MODEL
@@ -52,7 +54,7 @@ def model_asset(source: Source, model) -> dg.AssetsDefinition:
         metadata=metadata,
         freshness_policy=GOLD_FRESHNESS if model.layer == "gold" else SILVER_FRESHNESS,
         # Partitioned models follow their sensor, which knows which dates' rows changed.
-        automation_condition=None if partitioned else dg.AutomationCondition.eager(),
+        automation_condition=None if partitioned else EAGER_AFTER_CHECKS,
         output_required=False,
         description=_description(model),
     )

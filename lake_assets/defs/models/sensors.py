@@ -9,12 +9,29 @@ import json
 import dagster as dg
 
 from lake_assets.catalog import Source
-from lake_assets.keys import asset_key
-from lake_assets.lib import models
+from lake_assets.keys import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG, asset_key
+from lake_assets.lib import models, plan
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 
 from .assets import deps_of
+
+_PASSED = "SUCCEEDED"  # AssetCheckExecutionRecordStatus's value for a check that passed
+
+
+def _unchecked(context: dg.SensorEvaluationContext, keys: list[dg.AssetKey]) -> list[str]:
+    """The inputs whose latest materialization has a blocking check that has not passed (yet):
+    a model reads its inputs only after their verdict, as a run would have it."""
+    graph = context.repository_def.asset_graph
+    out = []
+    for key in keys:
+        for check_key in graph.get(key).check_keys:
+            if not graph.get(check_key).blocking:
+                continue
+            record = context.instance.get_latest_asset_check_evaluation_record(check_key)
+            if record is not None and getattr(record.status, "value", record.status) != _PASSED:
+                out.append(f"{'/'.join(key.path)}:{check_key.name}")
+    return out
 
 
 def partitions_sensor(source: Source, layer: str, parts: list) -> dg.SensorDefinition:
@@ -36,12 +53,21 @@ def partitions_sensor(source: Source, layer: str, parts: list) -> dg.SensorDefin
             marks["/".join(k.path)] = recs[0].storage_id if recs else None
         if context.cursor and json.loads(context.cursor) == marks:
             return dg.SkipReason("no input of these models changed since the last tick")
+        waiting = _unchecked(context, watched)
+        if waiting:
+            # The cursor stays: the next tick looks again, once the verdict is in.
+            return dg.SkipReason(f"waiting for the blocking checks of {', '.join(waiting)} to pass")
         stamp = hashlib.sha1(json.dumps(marks, sort_keys=True).encode()).hexdigest()[:12]
         session = spark.session()
         for model, key in zip(parts, targets):
-            for day in models.dates_to_sync(session, lake.root, source, model):
-                yield dg.RunRequest(run_key=f"{'/'.join(key.path)}:{day}:{stamp}", partition_key=day.isoformat(),
-                                    asset_selection=[key], tags={"lake/trigger": f"{layer}_partitions_sensor"})
+            days = models.dates_to_sync(session, lake.root, source, model)
+            for first, last in plan.date_ranges(days):
+                # One run per range of dates (a single-run backfill), not one run per date.
+                yield dg.RunRequest(
+                    run_key=f"{'/'.join(key.path)}:{first}..{last}:{stamp}", asset_selection=[key],
+                    tags={"lake/trigger": f"{layer}_partitions_sensor",
+                          PARTITION_RANGE_START_TAG: first.isoformat(),
+                          PARTITION_RANGE_END_TAG: last.isoformat()})
         context.update_cursor(json.dumps(marks))
 
     return _sensor

@@ -12,6 +12,8 @@ from lake_assets.resources.io_manager import WRITE_MODE
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 
+from ..automation import EAGER_AFTER_CHECKS
+
 
 def quarantine_name(table: str) -> str:
     return f"{table}_quarantine"
@@ -53,7 +55,7 @@ def silver_asset(source: Source, table: Table) -> dg.AssetsDefinition:
         name=f"silver__{source.name}__{table.name}",
         outs={
             k.to_python_identifier(): dg.AssetOut(
-                key=k, description=d, automation_condition=dg.AutomationCondition.eager(), is_required=False, **common
+                key=k, description=d, automation_condition=EAGER_AFTER_CHECKS, is_required=False, **common
             )
             for k, d in ((key, desc), (qkey, qdesc))
         },
