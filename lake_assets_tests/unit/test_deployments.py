@@ -18,6 +18,19 @@ def test_local_runs_in_process_on_the_embedded_engine(tmp_path):
         assert built.step_launcher is None  # steps run in the run's own process
 
 
+def test_local_runs_steps_in_one_process_and_databricks_in_many(tmp_path, monkeypatch):
+    from lake_assets.definitions import build_definitions
+
+    def executor(deployment: str) -> str:
+        defs = build_definitions(Settings.load(str(tmp_path), deployment=deployment))
+        return defs.resolve_implicit_global_asset_job_def().executor_def.name
+
+    assert executor("local") == "in_process"
+    monkeypatch.setenv("DATABRICKS_HOST", "https://127.0.0.1:9")
+    monkeypatch.setenv("DATABRICKS_TOKEN", "t0ken")
+    assert executor("databricks") == "multi_or_in_process_executor"
+
+
 def _launcher(monkeypatch, settings: Settings):
     monkeypatch.setenv("DATABRICKS_HOST", "https://127.0.0.1:9")
     monkeypatch.setenv("DATABRICKS_TOKEN", "t0ken")
