@@ -246,13 +246,37 @@ class Table(_OfSource):
     _blank_is_absent = frozenset({"name", "schema", "primary_key", "columns", "silver"})
 
     name: str
+    description: str | None = None
     # `schema` is a BaseModel attribute: the field is `dms_schema`, aliased to the YAML key
     # `schema`, and the property `schema` reads it.
     dms_schema: str = Field(alias="schema")
     primary_key: tuple[str, ...]
     columns: tuple[tuple[str, str], ...] = ()
+    # From `columns` entries written as {type: ..., description: ...}.
+    column_descriptions: tuple[tuple[str, str], ...] = ()
     freshness_hours: float = Field(DEFAULT_FRESHNESS_HOURS, gt=0)
     silver: Silver = Silver()
+
+    @classmethod
+    def _prepare(cls, data: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """`columns` values are a type, or {type, description}: split into the two fields."""
+        columns = data.get("columns")
+        if not isinstance(columns, dict):
+            return data
+        types, described = {}, []
+        for name, spec in columns.items():
+            if isinstance(spec, dict):
+                unknown = [k for k in spec if k not in ("type", "description")]
+                if unknown:
+                    raise _problem(f"column {name!r}: unknown key {unknown[0]!r}; "
+                                   f"{_suggest(str(unknown[0]), ['type', 'description'], 'keys')}")
+                if "type" not in spec:
+                    raise _problem(f"column {name!r}: missing 'type'")
+                if spec.get("description"):
+                    described.append((str(name), str(spec["description"])))
+                spec = spec["type"]
+            types[name] = spec
+        return {**data, "columns": types, "column_descriptions": tuple(described)}
 
     @field_validator("columns", mode="before")
     @classmethod
@@ -325,6 +349,19 @@ class ModelCheck(_SqlEntry):
     blocking: StrictBool = True
 
 
+class Chart(_Entry):
+    """A chart of a model's rows on each materialization: `y` against `x` (a date column)."""
+
+    x: str
+    y: tuple[str, ...]
+    kind: Literal["bar", "line"] = "bar"
+
+    @field_validator("y", mode="before")
+    @classmethod
+    def _one_or_many_y(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
 class Model(_OfSource, _SqlEntry):
     """A table computed by Spark SQL from the lake's tables (CONTRACT.md, "SQL models")."""
 
@@ -336,6 +373,20 @@ class Model(_OfSource, _SqlEntry):
     partitioned_by: str | None = None
     primary_key: tuple[str, ...] = ()
     checks: tuple[ModelCheck, ...] = ()
+    # {column: description} of the SQL's result, shown with the table's columns in the UI.
+    columns: tuple[tuple[str, str], ...] = ()
+    chart: Chart | None = None
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _described_columns(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise _problem("'columns' must map column names to descriptions")
+        return tuple((str(k), str(v)) for k, v in value.items())
+
+    @property
+    def column_descriptions(self) -> tuple[tuple[str, str], ...]:
+        return self.columns
 
 
 def _read_sql(relative: Any, info: ValidationInfo) -> dict[str, str]:
@@ -407,7 +458,7 @@ class Catalog(_Entry):
 # The keys whose list items are entries, and what to call an item; and the nested mappings.
 _ENTRY_LISTS = {"sources": "source", "tables": "table", "rules": "rule", "models": "model",
                 "checks": "check"}
-_SECTIONS = ("silver", "references")
+_SECTIONS = ("silver", "references", "chart")
 # Pydantic's wording where it is not the catalog's.
 _PHRASES = {
     "bool_type": "must be true or false", "bool_parsing": "must be true or false",

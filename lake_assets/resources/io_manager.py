@@ -33,10 +33,17 @@ PARTITION_COLUMN = "lake/partition_column"
 PRIMARY_KEY = "lake/primary_key"
 
 
-def column_schema(schema) -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[dg.TableColumn(f.name, f.dataType.simpleString(), constraints=dg.TableColumnConstraints(nullable=f.nullable)) for f in schema.fields]
-    )
+COLUMN_DESCRIPTIONS = "lake/column_descriptions"
+
+
+def column_schema(schema, descriptions: dict[str, str] | None = None) -> dg.TableSchema:
+    """The written table's columns as the UI shows them, described from the catalog."""
+    descriptions = descriptions or {}
+    return dg.TableSchema(columns=[
+        dg.TableColumn(f.name, f.dataType.simpleString(), description=descriptions.get(f.name),
+                       constraints=dg.TableColumnConstraints(nullable=f.nullable))
+        for f in schema.fields
+    ])
 
 
 def time_window_predicate(column: str, start: dt.datetime, end: dt.datetime) -> str:
@@ -79,13 +86,13 @@ def partition_predicate(context: dg.OutputContext, meta: dict) -> str | None:
     return time_window_predicate(meta[PARTITION_COLUMN], tw.start, tw.end)
 
 
-def table_metadata(spark, path: str) -> dict:
+def table_metadata(spark, path: str, descriptions: dict[str, str] | None = None) -> dict:
     """What a materialization of the table at `path` reports of it, as written."""
     table = delta.read(spark, path)
     return {
         "dagster/row_count": table.count(),
         "delta_version": delta.version(path),
-        "dagster/column_schema": column_schema(table.schema),
+        "dagster/column_schema": column_schema(table.schema, descriptions),
         "dagster/uri": path,
     }
 
@@ -125,7 +132,9 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             )
         finally:
             storage.remove_tree(staging)  # also what the asset staged there itself (defs/raw)
-        context.add_output_metadata(table_metadata(spark, path))
+        described = meta.get(COLUMN_DESCRIPTIONS)
+        described = getattr(described, "value", described)
+        context.add_output_metadata(table_metadata(spark, path, dict(described or {})))
 
     def _staging(self, context: dg.OutputContext) -> str:
         """The run's staging folder for the output, once those that killed runs left are gone."""

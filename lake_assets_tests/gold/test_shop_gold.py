@@ -193,3 +193,31 @@ def test_late_refund_changes_that_date_only_and_rightly(shop, refund):
     assert refund["gold2"]["customer_lifetime_value"] == expected.customer_lifetime_value(
         s2["customers"], s2["orders"], s2["order_items"])
 
+
+
+def test_a_partition_carries_its_own_figures_a_chart_and_described_columns(shop):
+    """What the UI shows of a daily_sales materialization: the run's own sums, the chart as an
+    inline PNG, and each column's description from the catalog."""
+    import base64
+
+    instance, gold1 = shop["instance"], {r["order_date"].isoformat(): r for r in shop["gold1"]["daily_sales"]}
+    records = instance.fetch_materializations(DAILY, limit=1000).records
+    # the first sync's materializations (a later test's sync rewrites a date)
+    by_partition = {r.partition_key: r.asset_materialization.metadata for r in records
+                    if r.storage_id <= shop["marks"][DAILY]}
+    assert set(gold1) <= set(by_partition)
+    for day in gold1:
+        # A run of several dates reports the figures of those dates together.
+        meta = by_partition[day]
+        first, last = meta["dates"].value.split("..")
+        rows = [r for d, r in gold1.items() if first <= d <= last]
+        assert first <= day <= last and meta["rows_written"].value == len(rows)
+        assert meta["sum_orders"].value == sum(r["orders"] for r in rows)
+        assert meta["sum_gross_revenue"].value == pytest.approx(float(sum(r["gross_revenue"] for r in rows)))
+    meta = records[0].asset_materialization.metadata
+    chart = meta["chart"].value
+    assert chart.startswith("![daily_sales, 31 days to ") and "](data:image/png;base64," in chart
+    png = base64.b64decode(chart.split("base64,", 1)[1].rstrip(")"))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    columns = {c.name: c.description for c in meta["dagster/column_schema"].schema.columns}
+    assert columns["gross_revenue"] == "Sum of quantity * unit_price - discount over their lines"

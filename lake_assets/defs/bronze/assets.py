@@ -19,6 +19,7 @@ from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 
 from ..automation import AFTER_ANY_PARTITION
+from ..specs import describe
 
 
 def remove_leftovers(context: dg.AssetExecutionContext, lake: LakeResource, source: str,
@@ -73,7 +74,7 @@ def bronze_asset(source: Source, table: Table) -> dg.AssetsDefinition:
         # source have no files. Bronze wants the new changes of any raw partition.
         automation_condition=AFTER_ANY_PARTITION,
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=table.freshness_hours)),
-        description=(
+        description=describe(table,
             f"The current state of {source.name}.{table.schema}.{table.name}: one row per live "
             f"{'(' + ', '.join(table.primary_key) + ')' if len(table.primary_key) > 1 else table.primary_key[0]}, "
             f"the latest change per key wins (deleted keys absent). Source columns keep their names and "
@@ -91,7 +92,8 @@ def bronze_asset(source: Source, table: Table) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata={
             "changes": stats.changes, "changes_applied": stats.applied,
             "raw_version": batch.raw_version,
-            **table_metadata(spark.session(), lake.table("bronze", source.name, table.name)),
+            **table_metadata(spark.session(), lake.table("bronze", source.name, table.name),
+                             dict(table.column_descriptions)),
         })
 
     return _bronze

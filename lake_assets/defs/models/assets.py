@@ -7,12 +7,13 @@ import dagster as dg
 
 from lake_assets.catalog import Source
 from lake_assets.keys import asset_key
-from lake_assets.lib import delta, fingerprint, models
+from lake_assets.lib import charts, delta, fingerprint, models
 from lake_assets.resources.io_manager import PARTITION_COLUMN, WRITE_MODE
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 
 from ..automation import EAGER_AFTER_CHECKS
+from ..specs import column_metadata
 
 from ..raw.assets import partitions_for
 
@@ -21,6 +22,8 @@ from ..planners import MODEL
 GOLD_FRESHNESS = dg.FreshnessPolicy.cron(deadline_cron="0 6 * * *", lower_bound_delta=dt.timedelta(hours=24))
 SILVER_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=26))
 PREVIEW_ROWS = 10
+CHART_DAYS = 31
+CHART_ROWS = 400
 
 
 def deps_of(model) -> list[dg.AssetKey]:
@@ -38,7 +41,7 @@ def _description(model) -> str:
 
 def model_asset(source: Source, model) -> dg.AssetsDefinition:
     partitioned = model.partitioned_by is not None
-    metadata = {WRITE_MODE: "replace_partitions" if partitioned else "overwrite",
+    metadata = {**column_metadata(model), WRITE_MODE: "replace_partitions" if partitioned else "overwrite",
                 MODEL: f"{model.source}/{model.name}", "lake/sql": dg.MetadataValue.md(f"```sql\n{model.sql.strip()}\n```")}
     if partitioned:
         metadata[PARTITION_COLUMN] = model.partitioned_by
@@ -75,7 +78,12 @@ def _partitions(context, session, lake: LakeResource, model, first: dt.date, las
         df = models.frame(session, lake.root, model, first, last)
     except models.MissingInput as e:
         raise dg.Failure(f"model {model.source}.{model.name}: {e} has no table yet; sync it first") from None
-    yield dg.Output(df, metadata=_preview(df, model, f"{first}..{last}"))
+    meta = {**_preview(df, model, f"{first}..{last}"), **_figures(df)}
+    if model.chart:
+        # The run's dates in the context of the month before them.
+        recent = models.frame(session, lake.root, model, last - dt.timedelta(days=CHART_DAYS - 1), last)
+        meta["chart"] = _chart(recent, model, f"{model.name}, {CHART_DAYS} days to {last}")
+    yield dg.Output(df, metadata=meta)
 
 
 def _whole(context, session, lake: LakeResource, model):
@@ -91,7 +99,10 @@ def _whole(context, session, lake: LakeResource, model):
     except models.MissingInput as e:
         context.log.info(f"{e} has no table yet: nothing to compute")
         return
-    yield dg.Output(df, metadata=_preview(df, model, "all"))
+    meta = _preview(df, model, "all")
+    if model.chart:
+        meta["chart"] = _chart(df, model, model.name)
+    yield dg.Output(df, metadata=meta)
     fingerprint.store(session, mark_path, fingerprint.of(models.inputs(model, lake.root) + [own], settings=model.sql))
 
 
@@ -102,6 +113,27 @@ def _preview(df, model, dates: str) -> dict:
     lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
     lines += ["| " + " | ".join("" if v is None else str(v) for v in r) + " |" for r in rows]
     return {"dates": dates, "preview": dg.MetadataValue.md("\n".join(lines))}
+
+
+def _figures(df) -> dict:
+    """The run's own figures: its rows, and the sum of each numeric column over them."""
+    numeric = [f.name for f in df.schema.fields
+               if f.dataType.typeName() in ("integer", "long", "short", "decimal", "double", "float")]
+    row = df.selectExpr("COUNT(*) AS `__rows`", *[f"SUM(`{c}`) AS `{c}`" for c in numeric]).collect()[0]
+    out = {"rows_written": int(row["__rows"])}
+    for c in numeric:
+        value = row[c]
+        out[f"sum_{c}"] = 0 if value is None else value if isinstance(value, int) else float(value)
+    return out
+
+
+def _chart(df, model, title: str) -> dg.MetadataValue:
+    chart = model.chart
+    rows = [r.asDict() for r in df.orderBy(chart.x).limit(CHART_ROWS).collect()]
+    if not rows:
+        return dg.MetadataValue.md("_no rows to chart_")
+    image = charts.png(rows, chart.x, chart.y, chart.kind, title)
+    return dg.MetadataValue.md(charts.markdown_image(image, title))
 
 
 def build(catalog) -> list[dg.AssetsDefinition]:

@@ -31,6 +31,8 @@ from lake_assets.resources.io_manager import (
 from lake_assets.resources.lake import LakeResource, LandingResource
 from lake_assets.resources.spark import SparkResource
 
+from ..specs import column_metadata, describe
+
 PARTITION_COL = plan.RAW_PARTITION
 
 
@@ -109,8 +111,9 @@ def raw_asset(source: Source, table: Table) -> dg.AssetsDefinition:
             WRITE_MODE: "replace_partitions",
             PARTITION_COLUMN: PARTITION_COL,
             "lake/primary_key": list(table.primary_key),
+            **column_metadata(table),
         },
-        description=(
+        description=describe(table,
             f"Every change of {source.name}.{table.schema}.{table.name} as landed "
             f"({source.format}): one row per change (I/U/D/T) per landed file, each held once, "
             f"kept when the landed file is gone. Partitioned by the day of the "

@@ -13,6 +13,7 @@ from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 
 from ..automation import EAGER_AFTER_CHECKS
+from ..specs import column_metadata, describe
 
 
 def quarantine_name(table: str) -> str:
@@ -36,11 +37,11 @@ def silver_asset(source: Source, table: Table) -> dg.AssetsDefinition:
         group_name="silver",
         kinds={"spark", "delta"},
         tags={"layer": "silver", "source": source.name},
-        metadata={WRITE_MODE: "overwrite"},
+        metadata={WRITE_MODE: "overwrite", **column_metadata(table)},
         freshness_policy=freshness,
     )
 
-    desc = (
+    desc = describe(table,
         f"{source.name}.{table.name} cleaned for analysis: one row per {_grain(table)} live at the source, "
         f"types enforced{', strings standardized' if table.trim_strings or table.lower or table.upper else ''}, "
         f"rows rejected by a drop rule moved to {quarantine_name(table.name)}. Rules: {rules_text}."
