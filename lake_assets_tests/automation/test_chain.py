@@ -47,7 +47,7 @@ def _dates_of(request: dg.RunRequest) -> list[str]:
 
 def tick_sensor(defs, instance, name: str, cursor: str | None):
     with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources=defs.resources) as ctx:
-        data = defs.get_sensor_def(name).evaluate_tick(ctx)
+        data = defs.resolve_sensor_def(name).evaluate_tick(ctx)
     return list(data.run_requests or []), data.cursor
 
 

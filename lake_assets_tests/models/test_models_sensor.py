@@ -46,7 +46,7 @@ def tick(lake, instance, cursor=None):
     defs = lake.defs()
     with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
                                  resources=defs.resources) as ctx:
-        return defs.get_sensor_def(SENSOR).evaluate_tick(ctx)
+        return defs.resolve_sensor_def(SENSOR).evaluate_tick(ctx)
 
 
 def test_the_sensor_waits_for_the_blocking_checks_of_its_inputs(lake, dagster_instance):

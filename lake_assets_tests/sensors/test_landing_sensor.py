@@ -54,7 +54,7 @@ def defs(lake):
 
 def _tick(defs, cursor=None, name="landing_files_sensor_s"):
     """One evaluation of the sensor as the daemon does it, with a fresh instance each time."""
-    sensor = defs.get_sensor_def(name)
+    sensor = defs.resolve_sensor_def(name)
     with dg.DagsterInstance.ephemeral() as instance:
         with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
                                      resources=defs.resources) as ctx:
@@ -84,7 +84,7 @@ def test_first_tick_requests_the_partitions_of_landed_files(lake, defs):
     assert sorted(again) == sorted(reqs)
     # The other source's sensor sees none of this source's files.
     assert _tick(defs, name="landing_files_sensor_other")[0] == []
-    assert defs.get_sensor_def("landing_files_sensor_s").default_status == dg.DefaultSensorStatus.RUNNING
+    assert defs.resolve_sensor_def("landing_files_sensor_s").default_status == dg.DefaultSensorStatus.RUNNING
 
 
 def test_requested_partitions_exist_in_the_assets_partitions(lake, defs):
