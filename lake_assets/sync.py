@@ -42,8 +42,11 @@ class SyncResult:
 class _Progress:
     """Prints one line per materialization and check of a run, as they happen."""
 
-    def __init__(self, instance: dg.DagsterInstance, run_id: str, say: Printer):
+    def __init__(self, instance: dg.DagsterInstance, run_id: str, say: Printer,
+                 steps: dict[str, list[dg.AssetKey]], materialized: set[dg.AssetKey]):
         self.instance, self.run_id, self.say = instance, run_id, say
+        # {step: the run's assets it computes}: a step that writes nothing still gets its line.
+        self.steps, self.materialized = steps, materialized
         self.stop = threading.Event()
         self.cursor: str | None = None
         self.started: dict[str, float] = {}
@@ -89,14 +92,24 @@ class _Progress:
             self.pending.setdefault(ev.step_key, {}).setdefault(mat.asset_key, []).append(mat)
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
             secs = rec.timestamp - self.started.get(ev.step_key, rec.timestamp)
-            for key, mats in self.pending.pop(ev.step_key, {}).items():
+            done = self.pending.pop(ev.step_key, {})
+            for key, mats in done.items():
                 self.say(_line(key, mats, secs))
+            self.materialized |= {k for k, mats in done.items() if not _NOTHING & set(mats[-1].metadata)}
+            if kind == "STEP_SUCCESS":
+                for key in self.steps.get(ev.step_key, []):
+                    if key not in done:
+                        self.say(f"  {'/'.join(key.path):<40} unchanged (nothing to do) seconds={secs:.1f}")
             if kind == "STEP_FAILURE":
                 self.say(f"  {ev.step_key:<40} FAILED after {secs:.1f}s")
         elif kind == "ASSET_CHECK_EVALUATION":
             data = ev.event_specific_data
             if not data.passed:
                 self.say(f"  check {'/'.join(data.asset_key.path)}:{data.check_name} FAILED")
+
+
+# Metadata of a materialization that wrote nothing (its inputs were as at its last run).
+_NOTHING = {"unchanged", "skipped"}
 
 
 def _line(key: dg.AssetKey, mats: list, secs: float) -> str:
@@ -196,11 +209,17 @@ def run(
     say: Printer,
     label: str,
     tags: dict[str, str] | None = None,
+    materialized: set[dg.AssetKey] | None = None,
 ):
     job = defs.resolve_implicit_global_asset_job_def()
+    graph = defs.resolve_asset_graph()
     run_id = str(uuid.uuid4())  # a run id as Dagster makes them, known before the run starts
+    steps: dict[str, list[dg.AssetKey]] = {}
+    for key in selection:
+        steps.setdefault(graph.assets_def_for_key(key).node_def.name, []).append(key)
     say(f"{label}")
-    with _quiet_skipped_checks(), _Progress(instance, run_id, say):
+    seen = materialized if materialized is not None else set()
+    with _quiet_skipped_checks(), _Progress(instance, run_id, say, steps, seen):
         result = job.execute_in_process(
             instance=instance,
             asset_selection=selection,
@@ -220,6 +239,8 @@ def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: d
     graph = defs.resolve_asset_graph()
     spark = defs.resources["spark"].session() if "spark" in defs.resources else local_spark()
     started = time.monotonic()
+    say(_instance_line(instance))
+    done: set[dg.AssetKey] = set()
     raw_runs: list[tuple[str, list[dg.AssetKey], dt.date, dt.date]] = []
     for source in catalog.sources:
         pending = plan.pending_days(settings.landing, settings.lake_root, source)
@@ -239,7 +260,7 @@ def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: d
     # downstream of a raw step that fails or a blocking check that does not pass.
     failed_raw: set[dg.AssetKey] = set()
     for label, keys, first, last in raw_runs[:-1]:
-        res = run(defs, keys, instance, say, label, tags=_range_tags(first, last))
+        res = run(defs, keys, instance, say, label, tags=_range_tags(first, last), materialized=done)
         result.failures += _failures(res, {label: keys}, graph)
         failed_raw |= _not_done(res, graph, keys)
         del res  # it holds every step output until the next run otherwise
@@ -258,7 +279,8 @@ def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: d
             tags = _range_tags(first, last)
         down_label = f"bronze, silver, gold: {len(downstream)} asset(s)"
         res = run(defs, keys + downstream, instance, say,
-                  f"{label}; then {down_label}" if label and downstream else label or down_label, tags=tags)
+                  f"{label}; then {down_label}" if label and downstream else label or down_label, tags=tags,
+                  materialized=done)
         result.failures += _failures(res, {label: keys, "downstream": downstream}, graph)
         stopped |= _not_done(res, graph, keys + downstream)
         del res
@@ -271,10 +293,28 @@ def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: d
         days = planners.partitions_to_sync(graph.get(key), catalog, settings.lake_root, spark)
         for first, last in plan.date_ranges(days):
             label = f"{'/'.join(key.path)}: {first}..{last}"
-            res = run(defs, [key], instance, say, label, tags=_range_tags(first, last))
+            res = run(defs, [key], instance, say, label, tags=_range_tags(first, last), materialized=done)
             result.failures += _failures(res, {label: [key]}, graph)
+    result.materialized = sorted("/".join(k.path) for k in done)
+    _quality(settings, catalog, done, say)
     say(f"sync finished in {time.monotonic() - started:.1f}s with {len(result.failures)} failure(s)")
     return result
+
+
+def _instance_line(instance: dg.DagsterInstance) -> str:
+    if instance.is_ephemeral:
+        return "runs recorded in an ephemeral Dagster instance (set DAGSTER_HOME to keep them for the UI)"
+    return f"runs recorded in the Dagster instance at {instance.root_directory}"
+
+
+def _quality(settings: Settings, catalog: Catalog, done: set[dg.AssetKey], say: Printer) -> None:
+    """Silver's quality of each source whose silver this sync wrote."""
+    from lake_assets.lib import quality
+
+    touched = sorted({k.path[1] for k in done if k.path[0] == "silver"})
+    for name in touched:
+        for line in quality.lines(name, quality.of_source(settings.lake_root, catalog.source(name))):
+            say(line)
 
 
 def _range_tags(first: dt.date, last: dt.date) -> dict[str, str]:

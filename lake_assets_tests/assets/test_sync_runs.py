@@ -54,3 +54,26 @@ def test_a_run_keeps_no_landed_rows_once_they_are_written(lake):
         out = res.output_for_node("raw__s__a")
     assert isinstance(out, LocalRows) and out.rows is None
     assert len(lake.rows("raw", SRC, "a")) == 3
+
+
+def test_sync_says_where_it_recorded_lists_every_asset_and_prints_quality(lake):
+    lake.write_catalog(catalog("a", extra="""
+        models:
+          - {name: counted, sql: "SELECT COUNT(*) AS n FROM {{ silver.a }}"}
+    """))
+    load(lake, "a", 1, [r("I", "2024-01-01 00:00:00", 1, "a1"), r("I", "2024-01-01 00:00:00", 2, None)])
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert_ok(lake.sync(instance))
+        first = list(lake.lines)
+        assert_ok(lake.sync(instance))
+        again = list(lake.lines)
+    assert first[0].startswith("runs recorded in an ephemeral Dagster instance")
+    # silver was written: its quality, one line per table
+    assert "quality of silver/s (rows quarantined by rule):" in first
+    assert any(line.split()[:3] == ["a", "2", "0"] for line in first), first
+    # nothing new: every asset of the run has its line, written or not, and no quality
+    (announced,) = [line for line in again if line.startswith("bronze, silver, gold:")]
+    listed = [line.split()[0] for line in again if line.startswith("  ")]
+    assert announced == f"bronze, silver, gold: {len(listed)} asset(s)", again
+    assert sorted(listed) == ["bronze/s/a", "gold/s/counted", "silver/s/a", "silver/s/a_quarantine"]
+    assert not any(line.startswith("quality of") for line in again), again
