@@ -313,7 +313,7 @@ def test_more_days_than_the_calendar_has_fill_the_time_up_to_now(tmp_path):
     for days, now in calls:
         s = simulate(str(tmp_path), days, scale=SCALE, now=now)
         assert s.days == days and s.files_written and not s.full_load, s.describe()
-        assert (s.landed_from, s.landed_to) == (before, now) and "compressed" in s.pace
+        assert (s.landed_from, s.landed_to) == (before, now) and "simulated day in" in s.pace
         lo, hi = _commit_span(tmp_path, s.files)
         assert before <= lo and hi < now
         before = now
@@ -339,7 +339,7 @@ def test_a_history_from_start_fills_every_day_up_to_now(tmp_path):
     start, now = dt.date(2024, 1, 1), _at(TODAY, "09:30:00")
     s = simulate(str(tmp_path), 3, scale=SCALE, start=start, now=now)
     assert (s.first_day, s.last_day) == (start, dt.date(2024, 1, 3))
-    assert (s.landed_from, s.landed_to) == (_at(start, "00:00:00"), now) and "stretched" in s.pace
+    assert (s.landed_from, s.landed_to) == (_at(start, "00:00:00"), now) and "days" in s.pace
     per_day = _layout(tmp_path, now=now)
     days = sorted({d for _, d in per_day})
     assert days[0] == "20240101" and days[-1] == f"{TODAY:%Y%m%d}"

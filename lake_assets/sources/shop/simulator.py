@@ -24,10 +24,14 @@ after today (raw's daily partitions end today) and a file from the future would 
 Each call's simulated days fill one window of landed time, mapped linearly (so every order,
 timestamp and commit keeps its order and every table's file names keep increasing):
 
-- a new history from ``start`` (the demo passes the catalog's ``start_date``) fills the time
-  from ``start`` up to now: the full load at ``start``, so it and the first daily partition
-  coincide, and no partition before the data exists; days spread over more than a day each
-  are quiet, and DMS writes one file per table a day for them;
+- a new history from ``start`` fills the time from ``start`` up to now: the demo starts it
+  ``--days`` days before today, so it runs at about real speed and ends now. It has no
+  warm-up days (no order is dated before ``start``) and, with ``full_load=False`` (the
+  demo's), no LOAD files: the shop's existing customers and products are its first inserts,
+  at ``start``. Every landed file is then dated from ``start`` on, so any catalog places it
+  in the same daily partition, and one whose ``start_date`` is ``start`` has no partition
+  before the data. Days spread over two landed days or more each are quiet: DMS writes one
+  file per table a day for them;
 - a new history without ``start`` runs at real speed, ``days`` days ending when today began;
 - a landed history goes on from where it stopped and fills the time from its end up to now,
   however short: ``simulate --days 7`` a minute after the last call lands seven simulated days
@@ -1004,12 +1008,12 @@ class _Shop:
         return stats
 
     # ---- the database before the first day ------------------------------------------------
-    def initial(self, start: dt.date) -> _Changes:
+    def initial(self, start: dt.date, warmup: int = _WARMUP_DAYS) -> _Changes:
         """The database as it stands when the full load starts: its whole history as changes."""
         self.start_day = start
         rng = self.rng(start, 0x10AD)
         ch = _Changes()
-        origin = _epoch_us(start - dt.timedelta(days=_WARMUP_DAYS))
+        origin = _epoch_us(start - dt.timedelta(days=warmup))
 
         n_c = max(20, round(_RATES["initial_customers"] * self.scale))
         age = (rng.random(n_c) ** 1.6) * 730 * _DAY  # more recent sign-ups than old ones
@@ -1034,7 +1038,7 @@ class _Shop:
         self.P = P
         ch.add("products", "I", P["updated_at"].to_numpy(), self._product_cols(P))
 
-        for k in range(_WARMUP_DAYS, 0, -1):
+        for k in range(warmup, 0, -1):
             self.day(start - dt.timedelta(days=k), ch, stream=1)
         return ch
 
@@ -1056,6 +1060,7 @@ def _collapse(table: str, frame: dict[str, np.ndarray]) -> dict[str, np.ndarray]
 _MS = 1000
 _MIN_WINDOW = _US  # the real clock is waited for until a call has at least this much to fill
 _STALE_CLOCK = 60 * _US  # a landed history ending further ahead of the clock is an error
+_QUIET_RATIO = 2  # landed days per simulated day from which DMS writes one file a day
 
 
 def _usable(t):
@@ -1170,9 +1175,11 @@ class _Clock:
 def _pace(seg: _Segment) -> str:
     if seg.identity:
         return "at real speed"
-    if seg.ratio >= 1:
-        return f"stretched: one simulated day spans {seg.ratio:,.1f} days"
-    return f"compressed: one simulated day in {dt.timedelta(seconds=round(seg.ratio * 86_400, 1))}"
+    seconds = seg.ratio * 86_400
+    for unit, size in (("days", 86_400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"one simulated day in {seconds / size:,.1f} {unit}"
+    return f"one simulated day in {seconds:.3f} seconds"
 
 
 # --------------------------------------------------------------------------------------------
@@ -1215,6 +1222,8 @@ def _load_meta(fs: pafs.FileSystem, base: str, source: str) -> dict | None:
     meta.setdefault("scale", 1.0)
     meta.setdefault("dirty", False)
     meta.setdefault("dirty_rows", {})
+    meta.setdefault("warmup", _WARMUP_DAYS)
+    meta.setdefault("full_load", True)
     return meta
 
 
@@ -1251,7 +1260,9 @@ class History:
     seed: int
     scale: float
     dirty: bool
-    dirty_rows: dict[str, int]
+    dirty_rows: dict[str, int]  # kind -> rows injected over the whole history
+    warmup_days: int  # simulated days folded into its first rows, dated before first_day
+    full_load: bool  # its first rows are LOAD files (else CDC inserts at its first instant)
 
     def describe(self) -> str:
         return (f"{self.days} simulated day(s) of {self.source} ({self.fmt}, seed {self.seed}, "
@@ -1272,6 +1283,7 @@ def history(landing: str, source: str = "shop") -> History | None:
         landed_from=_datetime_of(segments[0][2] if segments else _epoch_us(first)),
         landed_to=_datetime_of(meta["landed_to"]), fmt=meta["fmt"], seed=meta["seed"],
         scale=meta["scale"], dirty=meta["dirty"], dirty_rows=dict(meta["dirty_rows"]),
+        warmup_days=meta["warmup"], full_load=meta["full_load"],
     )
 
 
@@ -1291,11 +1303,11 @@ def _flushes(seg: _Segment, rng: Callable[[dt.date], np.random.Generator]
     """When DMS flushes each table's batch in `seg`, and the time each file is named by.
 
     A file holds the changes committed after the previous flush and before its own. Per landed
-    day: at _FLUSH_HOURS and at the cutoff, named a latency later (stretched days are quiet:
-    one file a day, at the cutoff); last, at the segment's end, named by it.
+    day: at _FLUSH_HOURS and at the cutoff, named a latency later (days stretched over two or
+    more are quiet: one file a day, at the cutoff); last, at the segment's end, named by it.
     """
     offsets = [h * _HOUR for h in _FLUSH_HOURS] + [_CUTOFF]
-    quiet = seg.ratio > 1
+    quiet = seg.ratio >= _QUIET_RATIO
     points: list[int] = []
     names: dict[str, list[int]] = {t: [] for t in TABLES}
     day, last = _date_of(seg.land_from), _date_of(seg.land_to - 1)
@@ -1451,17 +1463,27 @@ def _day_line(source: str, day: dt.date, stats: dict[str, int], ch: _Changes, n_
     return line + note
 
 
-def _simulate_days(shop: _Shop, first: dt.date, days: int, timeline: _Timeline, source: str,
-                   progress: Callable[[str], None] | None, full_load: bool) -> _Changes:
-    """Every change of the call's days, in one batch: files are cut on the landing clock."""
+def _as_inserts(initial: _Changes, at: int) -> _Changes:
+    """The database `initial` ends with, as CDC inserts committed at `at`: a DMS task with no
+    full load, replicating from the moment the database opened."""
     ch = _Changes()
+    for table in TABLES:
+        frame = initial.frame(table)
+        if frame is not None:
+            rows = _collapse(table, frame)
+            ch.add(table, "I", np.full(len(rows["Op"]), at, np.int64), rows)
+    return ch
+
+
+def _simulate_days(shop: _Shop, first: dt.date, days: int, timeline: _Timeline, source: str,
+                   progress: Callable[[str], None] | None, ch: _Changes, note: str) -> _Changes:
+    """Every change of the call's days, in one batch: files are cut on the landing clock."""
     before = 0
     for k in range(days):
         day = first + dt.timedelta(days=k)
         stats = shop.day(day, ch)
         if progress:
-            note = " (after the full load)" if full_load and k == 0 else ""
-            progress(_day_line(source, day, stats, ch, before, timeline, note))
+            progress(_day_line(source, day, stats, ch, before, timeline, note if k == 0 else ""))
         before = sum(len(p["_ts"]) for parts in ch.parts.values() for p in parts)
     return ch
 
@@ -1480,6 +1502,7 @@ def simulate(
     today: dt.date | None = None,
     now: dt.datetime | None = None,
     start: dt.date | None = None,
+    full_load: bool = True,
 ) -> SimulationSummary:
     """Land `days` more simulated days of the shop's history under `landing` as DMS files.
 
@@ -1489,6 +1512,9 @@ def simulate(
     days filling the time from its end up to now. Now is the real clock unless `now` is given,
     or midnight of `today`. `seed`, `scale`, `fmt` and `dirty` default to the landed history's
     (7, 1.0, parquet, clean for a new one); a continued history keeps its seed and format.
+    Without `full_load`, a new history's existing rows land as CDC inserts at its first
+    instant, not as LOAD files: every file is then dated, and lands in the same daily
+    partition whatever a catalog's start_date (a full load belongs to the first partition).
     """
     started = time.monotonic()
     _check_args(days, seed, scale, fmt, source, schema)
@@ -1504,16 +1530,24 @@ def simulate(
     segments = [_Segment(*s) for s in state["segments"]] if state else []
     timeline = _Timeline(_joined(segments, seg))
     shop = _Shop(opts.seed, opts.scale, opts.dirty)
+    # No warm-up before `start`: no order dated before the history's first partition.
+    warmup = state["warmup"] if state else _WARMUP_DAYS if start is None else 0
     rows = {t: {"load": 0, "I": 0, "U": 0, "D": 0} for t in TABLES}
     files = 0
     writer = _Writer(landing, source, schema, opts.fmt)
+    ch, note = _Changes(), ""
     try:
-        if state is None:
-            files += _write_load(writer, shop.initial(first), timeline, load_ts, rows)
+        if state is None and full_load:
+            initial = shop.initial(first, warmup)
+            files += _write_load(writer, initial, timeline, load_ts, rows)
+            note = " (after the full load)"
+        elif state is None:
+            ch = _as_inserts(shop.initial(first, warmup), _epoch_us(first))
+            note = " (after the shop's existing customers and products, as inserts)"
         else:
             _restore(shop, state)
         if seg:
-            ch = _simulate_days(shop, first, days, timeline, source, progress, state is None)
+            ch = _simulate_days(shop, first, days, timeline, source, progress, ch, note)
             files += _write_cdc(writer, ch, timeline, seg, lambda d: shop.rng(d, 2), rows)
         writer.flush()  # every data file is in place before the state says so
     finally:
@@ -1526,7 +1560,8 @@ def simulate(
         "version": _STATE_VERSION, "source": source, "schema": schema, "fmt": opts.fmt,
         "seed": opts.seed, "scale": opts.scale, "dirty": opts.dirty,
         "start_day": shop.start_day.isoformat(), "last_day": last.isoformat(),
-        "next_ids": shop.next_ids, "dirty_rows": injected,
+        "next_ids": shop.next_ids, "dirty_rows": injected, "warmup": warmup,
+        "full_load": state["full_load"] if state else full_load,
         "segments": [[s.sim_from, s.sim_to, s.land_from, s.land_to] for s in timeline.segments],
         "landed_to": seg.land_to if seg else load_ts if state is None else state["landed_to"],
     }
@@ -1534,7 +1569,7 @@ def simulate(
     return SimulationSummary(
         source=source, schema=schema, landing=landing, fmt=opts.fmt, days=days,
         first_day=first if days else None, last_day=last if days else None,
-        full_load=state is None, files_written=files, rows=rows,
+        full_load=state is None and full_load, files_written=files, rows=rows,
         dirty_rows=dict(shop.dirty_counts), files=list(writer.files),
         seconds=time.monotonic() - started,
         landed_from=_datetime_of(seg.land_from) if seg else None,
