@@ -167,7 +167,8 @@ def test_statuses_only_move_forward(tmp_path):
     assert {"cancelled"} & {b for _, b in seen_moves}
 
 
-def _layout(root: Path, now: dt.datetime | None = None) -> dict[tuple[str, str], int]:
+def _layout(root: Path, now: dt.datetime | None = None, loads_of=frozenset(TABLES)
+            ) -> dict[tuple[str, str], int]:
     """{(table, yyyyMMdd): CDC files}, checking every landed file against DMS's layout and
     the lake's order: names increase per table, name >= every commit in the file, same day,
     and no file named after `now`."""
@@ -197,7 +198,7 @@ def _layout(root: Path, now: dt.datetime | None = None) -> dict[tuple[str, str],
         named = dt.datetime.strptime(m_cdc["name"], "%Y%m%d-%H%M%S%f").replace(tzinfo=dt.timezone.utc)
         assert named >= ts[-1] and named.date() == ts[-1].date(), rel
         assert now is None or named <= now, rel
-    assert loads == set(TABLES)
+    assert loads == set(loads_of)
     return cdc_per_table_day
 
 
@@ -334,23 +335,27 @@ def test_a_clock_that_has_not_moved_lands_nothing(tmp_path):
 
 
 def test_a_history_from_start_fills_every_day_up_to_now(tmp_path):
-    """The demo's history: the full load at `start` (the catalog's first partition), its few
-    simulated days stretched over every day from there up to now, one file a table a day."""
+    """The demo's history: no full load, the shop's existing rows inserted at `start`, and no
+    row dated before it; few simulated days stretched over every day up to now (one file a
+    table a day)."""
     start, now = dt.date(2024, 1, 1), _at(TODAY, "09:30:00")
-    s = simulate(str(tmp_path), 3, scale=SCALE, start=start, now=now)
-    assert (s.first_day, s.last_day) == (start, dt.date(2024, 1, 3))
+    s = simulate(str(tmp_path), 3, scale=SCALE, start=start, now=now, full_load=False)
+    assert (s.first_day, s.last_day) == (start, dt.date(2024, 1, 3)) and not s.full_load
     assert (s.landed_from, s.landed_to) == (_at(start, "00:00:00"), now) and "days" in s.pace
-    per_day = _layout(tmp_path, now=now)
+    per_day = _layout(tmp_path, now=now, loads_of=())
     days = sorted({d for _, d in per_day})
     assert days[0] == "20240101" and days[-1] == f"{TODAY:%Y%m%d}"
-    assert len(days) > 0.9 * ((TODAY - start).days + 1)  # orders change nearly every day
+    assert len(days) > 0.8 * ((TODAY - start).days + 1)  # orders change nearly every day
     assert max(per_day.values()) == 1
-    loads = [f for f in s.files if "/LOAD" in f]
-    assert {v for f in loads for v in pq.read_table(tmp_path / f)[TIMESTAMP_COLUMN].to_pylist()} == {
-        _at(start, "00:00:00")}
+    customers = _changes(tmp_path, "customers")
+    assert customers["Op"][0].as_py() == "I" and customers[TIMESTAMP_COLUMN][0].as_py() == _at(
+        start, "00:00:00")
+    orders = _changes(tmp_path, "orders")
+    assert min(orders["order_ts"].to_pylist()) > _at(start, "00:00:00")
     assert _status_moves(tmp_path)
     h = history(str(tmp_path))
     assert (h.days, h.first_day, h.landed_from, h.landed_to) == (3, start, s.landed_from, now)
+    assert (h.full_load, h.warmup_days) == (False, 0)
 
 
 def test_a_continued_history_keeps_its_options(tmp_path):
