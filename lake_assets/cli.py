@@ -32,7 +32,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="where the Delta tables live: a path, file://… or s3://bucket/prefix "
                         "(default: $LAKE_ROOT, else ./.lake)")
     p.add_argument("--landing", metavar="PATH",
-                   help="where the CDC files land (default: $LAKE_LANDING, else $LAKE_ROOT/landing)")
+                   help="where the CDC files land "
+                        "(default: $LAKE_LANDING, else $LAKE_ROOT/landing)")
     p.add_argument("--sources", metavar="YAML",
                    help="the source catalog (default: $LAKE_SOURCES, else the packaged catalog of "
                         "the demo source shop)")
@@ -105,7 +106,9 @@ def _settings(args):
 def _instance():
     import dagster as dg
 
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    if os.environ.get("DAGSTER_HOME"):
+        return dg.DagsterInstance.get()
+    return dg.DagsterInstance.ephemeral()
 
 
 def say(line: str) -> None:

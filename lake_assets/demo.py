@@ -263,8 +263,8 @@ def own_catalog(home: str, first_day: dt.date) -> str:
                       packaged.read_text(), count=1)
     if n != 1:
         raise ValueError(f"{packaged}: no start_date line to set")
-    header = (f"# Written by `lake-assets demo`: {packaged} with start_date set to the first day\n"
-              "# of the demo's history, so the lake's daily partitions begin where its data does.\n")
+    header = (f"# Written by `lake-assets demo`: {packaged}\n# with start_date set to the first "
+              "day of the demo's history, so the daily partitions begin where its data does.\n")
     (folder / packaged.name).write_text(header + text)
     return str(folder / packaged.name)
 

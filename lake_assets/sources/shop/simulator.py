@@ -1163,8 +1163,8 @@ class _Clock:
         while _usable(end) - _usable(begin) < need:
             if self.fixed is not None or begin - end > _STALE_CLOCK:
                 raise SimulationError(
-                    f"the landed history ends at {_datetime_of(begin):%Y-%m-%d %H:%M:%S.%f} UTC and "
-                    f"the clock reads {_datetime_of(end):%Y-%m-%d %H:%M:%S.%f}: nothing can land "
+                    f"the landed history ends at {_datetime_of(begin):%Y-%m-%d %H:%M:%S.%f} UTC "
+                    f"and the clock reads {_datetime_of(end):%Y-%m-%d %H:%M:%S.%f}: nothing can land "
                     "between them without a file dated in the future"
                 )
             time.sleep(0.05)  # seconds at most: a call right after another, or at midnight
@@ -1335,7 +1335,8 @@ def _count_ops(rows: dict[str, int], ops: np.ndarray) -> None:
 
 
 def _write_cdc(writer: _Writer, ch: _Changes, timeline: _Timeline, seg: _Segment,
-               rng: Callable[[dt.date], np.random.Generator], rows: dict[str, dict[str, int]]) -> int:
+               rng: Callable[[dt.date], np.random.Generator],
+               rows: dict[str, dict[str, int]]) -> int:
     points, names = _flushes(seg, rng)
     written = 0
     for table in TABLES:
