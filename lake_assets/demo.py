@@ -31,7 +31,8 @@ def _dagster_home(settings: Settings) -> str:
     if not config.exists():
         # One run at a time: runs the sensors request write the same tables, and a laptop
         # has few cores; the lake's writes also retry on commit conflicts, so more is safe.
-        config.write_text("telemetry:\n  enabled: false\nconcurrency:\n  runs:\n    max_concurrent_runs: 1\n")
+        config.write_text("telemetry:\n  enabled: false\n"
+                          "concurrency:\n  runs:\n    max_concurrent_runs: 1\n")
     os.environ["DAGSTER_HOME"] = str(home)
     return str(home)
 
@@ -44,7 +45,8 @@ def workspace_file(home: str) -> str:
     (`dagster dev -m lake_assets.definitions` would name it after the module)."""
     path = Path(home) / WORKSPACE
     if not path.exists():
-        path.write_text("load_from:\n  - python_module:\n      module_name: lake_assets.definitions\n"
+        path.write_text("load_from:\n  - python_module:\n"
+                        "      module_name: lake_assets.definitions\n"
                         "      location_name: lake_assets\n")
     return str(path)
 
@@ -273,24 +275,28 @@ def _catalog_for(settings: Settings, home: str, landed, say) -> Settings:
     """The settings to sync with: the demo's own catalog where the packaged one is in use."""
     if settings.sources != packaged_catalog() or landed is None:
         return settings
-    path = Path(home) / OWN_CATALOG / Path(packaged_catalog()).name
-    if not path.exists() and not landed.full_load and landed.warmup_days == 0:
-        path = Path(own_catalog(home, landed.first_day))
-    if not path.exists():
+    packaged_start = _start_of(packaged_catalog())
+    if landed.full_load or landed.warmup_days:  # a LOAD, or rows dated before the first day
+        say(f"this history has a full load: it is in raw's first daily partition, "
+            f"{packaged_start}, the catalog's start_date, as DMS names LOAD files without a date")
         return settings
+    path = Path(home) / OWN_CATALOG / Path(packaged_catalog()).name
+    if not path.exists() or _start_of(path) != landed.first_day:  # another lake's, or none
+        path = Path(own_catalog(home, landed.first_day))
     say(f"catalog: {path}: the packaged one with start_date {landed.first_day}, the history's "
         "first day, so the daily partitions begin where its data does (the packaged "
-        f"{_packaged_start()} is for a shop's whole past). The demo's DMS task has no full load: "
-        "LOAD files carry no date and would belong to a catalog's first partition; the shop's "
-        f"existing customers and products are its first inserts, in partition {landed.first_day}. "
-        "Every file is dated, so the packaged catalog places it in the same partition.")
+        f"{packaged_start} is for a shop's whole past).")
+    say("The demo's DMS task has no full load: LOAD files carry no date, so the lake files them "
+        "in a catalog's first partition, which differs from catalog to catalog. The shop's "
+        f"existing customers and products are its first inserts, in partition {landed.first_day};"
+        " every file is dated, so the packaged catalog places each in the same partition.")
     return dataclasses.replace(settings, sources=str(path))
 
 
-def _packaged_start() -> dt.date:
+def _start_of(path) -> dt.date:
     from lake_assets.catalog import load_catalog
 
-    return load_catalog(packaged_catalog()).source("shop").start_date
+    return load_catalog(str(path)).source("shop").start_date
 
 
 def demo(settings: Settings, args, say) -> int:

@@ -89,3 +89,17 @@ def test_a_second_demo_only_syncs(demo):
     assert "history already landed" in out and "14 simulated day(s)" in out
     assert "gold/shop/daily_sales" in out
     assert _names(lake / "landing") == names
+
+
+def test_the_demo_adds_injected_defects_up_to_the_quarantine(demo):
+    _, _, out = demo
+    quality = out.split("quality of silver/shop", 1)[1]
+    lines = quality.split("injected defects", 1)[1].strip().splitlines()[1:]
+    lines = [ln.strip() for ln in lines if " injected (" in ln]
+    assert {ln.split(":", 1)[0] for ln in lines} >= {"customers.email", "orders.customer_id"}
+    for line in lines:
+        total = int(line.split(": ", 1)[1].split(" ", 1)[0])
+        parts = line.split(" = ", 1)[1].split(" + ")
+        assert sum(int(p.split(" ", 1)[0]) for p in parts) == total, line
+        rule = parts[0].split("quarantined by ", 1)[1]
+        assert f"{rule}={parts[0].split(' ', 1)[0]}" in quality, line
