@@ -7,32 +7,93 @@ import os
 import sys
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every option's default; an option whose default depends on the environment or on
+    the landed history (None here) says it in its own words instead of "(default: None)"."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text!r}")
+    return value
+
+
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--lake-root", help="where the Delta tables live (LAKE_ROOT; default ./.lake)")
-    p.add_argument("--landing", help="where CDC files land (LAKE_LANDING; default $LAKE_ROOT/landing)")
-    p.add_argument("--sources", help="source catalog YAML (LAKE_SOURCES; default: the demo source shop)")
-    p.add_argument("--deployment", choices=["local", "databricks"], help="LAKE_DEPLOYMENT (default local)")
+    p.add_argument("--lake-root", metavar="PATH",
+                   help="where the Delta tables live: a path, file://… or s3://bucket/prefix "
+                        "(default: $LAKE_ROOT, else ./.lake)")
+    p.add_argument("--landing", metavar="PATH",
+                   help="where the CDC files land "
+                        "(default: $LAKE_LANDING, else $LAKE_ROOT/landing)")
+    p.add_argument("--sources", metavar="YAML",
+                   help="the source catalog (default: $LAKE_SOURCES, else the packaged catalog of "
+                        "the demo source shop)")
+    p.add_argument("--deployment", choices=["local", "databricks"],
+                   help="where the Spark code runs: local (an embedded engine, no services) or "
+                        "databricks (default: $LAKE_DEPLOYMENT, else local)")
+
+
+def _history_options(p: argparse.ArgumentParser, new: bool) -> None:
+    """The simulator's options. `new`: the command starts a history (demo), so they have the
+    new history's defaults; else they default to the landed history's own."""
+    landed = "" if new else "the landed history's, else "
+    p.add_argument("--seed", type=int, default=7 if new else None,
+                   help="random seed of a new history; a landed history keeps its own"
+                   + ("" if new else " (default: the landed history's, else 7)"))
+    p.add_argument("--scale", type=float, default=1.0 if new else None,
+                   help="volume multiplier: 1 is ~300 orders and ~3,000 customers a simulated day"
+                   + ("" if new else f" (default: {landed}1.0)"))
+    p.add_argument("--format", dest="fmt", choices=["parquet", "csv"],
+                   default="parquet" if new else None,
+                   help="file format DMS writes; a landed history keeps its own"
+                   + ("" if new else f" (default: {landed}parquet)"))
+    # One default for demo and simulate: dirty, so the quality checks have something to catch.
+    p.add_argument("--dirty", dest="dirty", action="store_true", default=argparse.SUPPRESS,
+                   help="inject realistic bad data: malformed e-mails and country codes, negative "
+                        f"quantities, orders of unknown customers (default: {landed}dirty)")
+    p.add_argument("--clean", dest="dirty", action="store_false", default=argparse.SUPPRESS,
+                   help="land clean data only (default: --dirty)")
+    p.set_defaults(dirty=True if new else None)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lake-assets", description=__doc__)
+    p = argparse.ArgumentParser(prog="lake-assets", description=__doc__, formatter_class=_Help)
     sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("sync", help="process everything landed and not yet in the lake")
+    s = sub.add_parser("sync", help="process everything landed and not yet in the lake",
+                       description="Process everything landed and not yet in the lake: raw "
+                                   "partitions, then bronze, silver, gold, with every asset check.",
+                       formatter_class=_Help)
     _common(s)
-    s = sub.add_parser("simulate", help="land N more days of demo shop CDC files")
+    s = sub.add_parser("simulate", help="land N more days of demo shop CDC files",
+                       description="Land N more simulated days of the demo source shop as AWS DMS "
+                                   "files, going on with the landed history (a new one if there "
+                                   "is none). The new days fill the time from the history's end "
+                                   "up to now, however short: no file is ever dated in the future.",
+                       formatter_class=_Help)
     _common(s)
-    s.add_argument("--days", type=int, required=True)
-    s.add_argument("--seed", type=int, default=7)
-    s.add_argument("--scale", type=float, default=1.0)
-    s.add_argument("--format", dest="fmt", choices=["parquet", "csv"], default="parquet")
-    s.add_argument("--dirty", action="store_true", help="inject realistic bad data")
-    s = sub.add_parser("demo", help="land a few weeks of shop history, sync the lake, show gold")
+    s.add_argument("--days", type=_positive, default=1, metavar="N",
+                   help="simulated days to land (any number, any time)")
+    _history_options(s, new=False)
+    s = sub.add_parser("demo", help="land the shop's history, sync the lake, show gold",
+                       description="On a landing zone with no history: land the demo source "
+                                   "shop's history from the catalog's start_date up to now. Then "
+                                   "(also when history has landed) sync the lake and show the "
+                                   "gold KPIs, the quality results and the `dagster dev` command.",
+                       formatter_class=_Help)
     _common(s)
-    s.add_argument("--days", type=int, default=21)
-    s.add_argument("--seed", type=int, default=7)
-    s.add_argument("--scale", type=float, default=1.0)
-    s.add_argument("--format", dest="fmt", choices=["parquet", "csv"], default="parquet")
-    s.add_argument("--clean", action="store_true", help="no injected bad data")
+    s.add_argument("--days", type=_positive, default=21, metavar="N",
+                   help="simulated days of a new history, spread from the catalog's start_date "
+                        "up to now; ignored once history has landed")
+    _history_options(s, new=True)
     return p
 
 
@@ -45,7 +106,9 @@ def _settings(args):
 def _instance():
     import dagster as dg
 
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    if os.environ.get("DAGSTER_HOME"):
+        return dg.DagsterInstance.get()
+    return dg.DagsterInstance.ephemeral()
 
 
 def say(line: str) -> None:
@@ -73,8 +136,8 @@ def cmd_simulate(args) -> int:
 
     settings = _settings(args)
     try:
-        summary = simulate(settings.landing, args.days, seed=args.seed, scale=args.scale, fmt=args.fmt,
-                           dirty=args.dirty, progress=say)
+        summary = simulate(settings.landing, args.days, seed=args.seed, scale=args.scale,
+                           fmt=args.fmt, dirty=args.dirty, progress=say)
     except SimulationError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 2

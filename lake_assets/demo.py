@@ -1,9 +1,17 @@
-"""`lake-assets demo`: land a few weeks of the shop's history, sync the lake, show gold and quality."""
+"""`lake-assets demo`: land the shop's history (once), sync the lake, show gold and quality.
+
+The history starts at the catalog's start_date and its simulated days fill the time from there
+up to now (see lake_assets.sources.shop.simulator), so the daily partitions the UI shows begin
+where the data does; a second demo on the same lake only syncs again."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import os
+import re
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -23,7 +31,8 @@ def _dagster_home(settings: Settings) -> str:
     if not config.exists():
         # One run at a time: runs the sensors request write the same tables, and a laptop
         # has few cores; the lake's writes also retry on commit conflicts, so more is safe.
-        config.write_text("telemetry:\n  enabled: false\nconcurrency:\n  runs:\n    max_concurrent_runs: 1\n")
+        config.write_text("telemetry:\n  enabled: false\n"
+                          "concurrency:\n  runs:\n    max_concurrent_runs: 1\n")
     os.environ["DAGSTER_HOME"] = str(home)
     return str(home)
 
@@ -36,7 +45,8 @@ def workspace_file(home: str) -> str:
     (`dagster dev -m lake_assets.definitions` would name it after the module)."""
     path = Path(home) / WORKSPACE
     if not path.exists():
-        path.write_text("load_from:\n  - python_module:\n      module_name: lake_assets.definitions\n"
+        path.write_text("load_from:\n  - python_module:\n"
+                        "      module_name: lake_assets.definitions\n"
                         "      location_name: lake_assets\n")
     return str(path)
 
@@ -48,69 +58,257 @@ def _table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join([head, "  ".join("-" * w for w in widths), *body])
 
 
+def _daily_sales(spark, settings: Settings, source: str, say) -> None:
+    from lake_assets.keys import table_path
+    from lake_assets.lib import delta
+
+    path = table_path(settings.lake_root, "gold", source, "daily_sales")
+    if not delta.exists(path):
+        return
+    rows = [r.asDict() for r in delta.read(spark, path).orderBy("order_date").collect()]
+    say(f"\ngold/{source}/daily_sales (last 14 of {len(rows)} days):")
+    say(_table(rows[-14:], ["order_date", "orders", "items", "gross_revenue", "customers"]))
+    total = sum(r["gross_revenue"] for r in rows)
+    say(f"total: {sum(r['orders'] for r in rows):,} orders, {total:,.2f} gross revenue")
+
+
+def _top_products(spark, settings: Settings, source: str, say) -> None:
+    from lake_assets.keys import table_path
+    from lake_assets.lib import delta
+
+    path = table_path(settings.lake_root, "gold", source, "product_daily_sales")
+    if not delta.exists(path):
+        return
+    top = delta.read(spark, path).groupBy("product_id", "name", "category").agg(
+        {"units": "sum", "gross_revenue": "sum"}
+    ).withColumnRenamed("sum(units)", "units").withColumnRenamed("sum(gross_revenue)", "revenue")
+    rows = [r.asDict() for r in top.orderBy(top.revenue.desc()).limit(5).collect()]
+    say(f"\ngold/{source}/product_daily_sales, top 5 products by revenue:")
+    say(_table(rows, ["product_id", "name", "category", "units", "revenue"]))
+
+
+def _quality(spark, settings: Settings, source, say) -> dict[str, dict[str, int]]:
+    """Print the rows quarantined per table and rule; return {table: {rule: rows}}."""
+    from lake_assets.keys import table_path
+    from lake_assets.lib import delta
+
+    say(f"\nquality of silver/{source.name} (rows quarantined by rule):")
+    lines, quarantined = [], {}
+    for table in source.tables:
+        qpath = table_path(settings.lake_root, "silver", source.name, f"{table.name}_quarantine")
+        spath = table_path(settings.lake_root, "silver", source.name, table.name)
+        if not delta.exists(spath):
+            continue
+        kept = delta.read(spark, spath).count()
+        by_rule = {}
+        if delta.exists(qpath):
+            counts = delta.read(spark, qpath).groupBy("_rule").count().collect()
+            by_rule = {r[0]: r[1] for r in counts}
+        quarantined[table.name] = by_rule
+        bad = sum(by_rule.values())
+        rate = bad / (kept + bad) if kept + bad else 0.0
+        rules = ", ".join(f"{k}={v}" for k, v in sorted(by_rule.items())) or "-"
+        lines.append({"table": table.name, "rows": kept + bad, "quarantined": bad,
+                      "rate": f"{rate:.2%}", "by rule": rules})
+    say(_table(lines, ["table", "rows", "quarantined", "rate", "by rule"]))
+    return quarantined
+
+
 def report(settings: Settings, say) -> None:
     """Print gold KPIs and quality results, read back from the lake."""
     from lake_assets.catalog import load_catalog
-    from lake_assets.keys import table_path
-    from lake_assets.lib import delta
     from lake_assets.lib.engine import local_spark
     from lake_assets.lib.models import models_of
+    from lake_assets.sources.shop.simulator import SimulationError, history
 
     spark = local_spark()
     catalog = load_catalog(settings.sources)
     for source in catalog.sources:
         gold = {m.name for m in models_of(source) if m.layer == "gold"}
         if "daily_sales" in gold:
-            path = table_path(settings.lake_root, "gold", source.name, "daily_sales")
-            if delta.exists(path):
-                rows = [r.asDict() for r in delta.read(spark, path).orderBy("order_date").collect()]
-                say(f"\ngold/{source.name}/daily_sales (last 14 of {len(rows)} days):")
-                say(_table(rows[-14:], ["order_date", "orders", "items", "gross_revenue", "customers"]))
-                total = sum(r["gross_revenue"] for r in rows)
-                say(f"total: {sum(r['orders'] for r in rows):,} orders, {total:,.2f} gross revenue")
+            _daily_sales(spark, settings, source.name, say)
         if "product_daily_sales" in gold:
-            path = table_path(settings.lake_root, "gold", source.name, "product_daily_sales")
-            if delta.exists(path):
-                top = delta.read(spark, path).groupBy("product_id", "name", "category").agg(
-                    {"units": "sum", "gross_revenue": "sum"}
-                ).withColumnRenamed("sum(units)", "units").withColumnRenamed("sum(gross_revenue)", "revenue")
-                rows = [r.asDict() for r in top.orderBy(top.revenue.desc()).limit(5).collect()]
-                say(f"\ngold/{source.name}/product_daily_sales, top 5 products by revenue:")
-                say(_table(rows, ["product_id", "name", "category", "units", "revenue"]))
-        say(f"\nquality of silver/{source.name} (rows quarantined by rule):")
-        lines = []
-        for table in source.tables:
-            qpath = table_path(settings.lake_root, "silver", source.name, f"{table.name}_quarantine")
-            spath = table_path(settings.lake_root, "silver", source.name, table.name)
-            if not delta.exists(spath):
-                continue
-            kept = delta.read(spark, spath).count()
-            by_rule = {}
-            if delta.exists(qpath):
-                by_rule = {r[0]: r[1] for r in delta.read(spark, qpath).groupBy("_rule").count().collect()}
-            total = kept + sum(by_rule.values())
-            rate = sum(by_rule.values()) / total if total else 0.0
-            lines.append({"table": table.name, "rows": total, "quarantined": sum(by_rule.values()),
-                          "rate": f"{rate:.2%}", "by rule": ", ".join(f"{k}={v}" for k, v in sorted(by_rule.items())) or "-"})
-        say(_table(lines, ["table", "rows", "quarantined", "rate", "by rule"]))
+            _top_products(spark, settings, source.name, say)
+        quarantined = _quality(spark, settings, source, say)
+        try:
+            landed = history(settings.landing, source.name)
+        except SimulationError:
+            landed = None
+        if landed is not None:
+            explain_defects(spark, settings, source, landed.dirty_rows, quarantined, say)
+
+
+# What each defect the simulator injects breaks (table, column, the rule that catches it) and
+# what silver's standardization must do to repair it before the rules run (() if nothing can).
+_DEFECTS = {
+    "email_no_at": ("customers", "email", "email_is_valid", ()),
+    "email_space": ("customers", "email", "email_is_valid", ()),
+    "email_upper_spaces": ("customers", "email", "email_is_valid", ("trim", "lower")),
+    "country_unknown": ("customers", "country", "country_is_iso3166", ()),
+    "country_uk": ("customers", "country", "country_is_iso3166", ()),
+    "country_lower": ("customers", "country", "country_is_iso3166", ("upper",)),
+    "country_padded": ("customers", "country", "country_is_iso3166", ("trim", "upper")),
+    "negative_quantity": ("order_items", "quantity", "quantity_positive", ()),
+    "orphan_order": ("orders", "customer_id", "customer_exists", ()),
+}
+
+
+def _repairs(table, column: str, needs: tuple[str, ...]) -> bool:
+    done = {"trim": table.trim_strings, "lower": column in table.lower,
+            "upper": column in table.upper}
+    return bool(needs) and all(done[n] for n in needs)
+
+
+def _caught_first_elsewhere(spark, settings: Settings, table, rule: str) -> int:
+    """Quarantined rows that break `rule` but were rejected by an earlier drop rule."""
+    from pyspark.sql import functions as F
+
+    from lake_assets.keys import table_path
+    from lake_assets.lib import delta
+    from lake_assets.lib.silver import with_rule_flags
+
+    qpath = table_path(settings.lake_root, "silver", table.source, f"{table.name}_quarantine")
+    if not delta.exists(qpath):
+        return 0
+    refs = {}
+    for r in table.rules:
+        if r.references:
+            rpath = table_path(settings.lake_root, "bronze", table.source, r.references[0])
+            refs[r.references[0]] = delta.read(spark, rpath) if delta.exists(rpath) else None
+    flagged = with_rule_flags(delta.read(spark, qpath), table, refs)
+    return flagged.where((F.col("_rule") != rule) & ~F.col(f"_ok_{rule}")).count()
+
+
+def explain_defects(spark, settings: Settings, source, injected: dict[str, int],
+                    quarantined: dict[str, dict[str, int]], say) -> None:
+    """Say how the defects the simulator injected add up to the rows silver quarantines."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for kind, (table, column, rule, _) in _DEFECTS.items():
+        if injected.get(kind):
+            groups.setdefault((table, column, rule), []).append(kind)
+    known = {t.name: t for t in source.tables}
+    lines = []
+    for (table_name, column, rule), kinds in groups.items():
+        table = known.get(table_name)
+        if table is None or rule not in {r.name for r in table.rules}:
+            continue
+        lines.append(_defect_line(spark, settings, table, column, rule, kinds, injected,
+                                  quarantined.get(table_name, {}).get(rule, 0)))
+    if not lines:
+        return
+    say("\ninjected defects -> rows quarantined (bronze, and so silver, holds each row's latest "
+        "version only):")
+    for line in lines:
+        say(f"  {line}")
+
+
+def _defect_line(spark, settings: Settings, table, column: str, rule: str, kinds: list[str],
+                 injected: dict[str, int], quarantined: int) -> str:
+    total = sum(injected[k] for k in kinds)
+    repaired = sum(injected[k] for k in kinds if _repairs(table, column, _DEFECTS[k][3]))
+    first_drop = next((r.name for r in table.rules if r.action == "drop"), None)
+    elsewhere = 0 if rule == first_drop else _caught_first_elsewhere(spark, settings, table, rule)
+    gone = total - quarantined - repaired - elsewhere
+    parts = [f"{quarantined} quarantined by {rule}"]
+    if repaired:
+        parts.append(f"{repaired} repaired by silver's standardization before the rules "
+                     f"(upper/lower case, spaces)")
+    if elsewhere:
+        parts.append(f"{elsewhere} on rows an earlier drop rule quarantined (a row's first "
+                     f"violated drop rule names it)")
+    if gone > 0:
+        parts.append(f"{gone} no longer current (a later update replaced the value, or the row "
+                     f"was deleted)")
+    kinds_text = ", ".join(f"{k}={injected[k]}" for k in kinds)
+    line = f"{table.name}.{column}: {total} injected ({kinds_text}) = " + " + ".join(parts)
+    if gone < 0:
+        line += f"; {-gone} more quarantined than injected"
+    return line
+
+
+def _land(settings: Settings, args, say):
+    """Land a new history unless one has landed; either way, say what it is (None: none)."""
+    from lake_assets.sources.shop.simulator import SimulationError, history, simulate
+
+    try:
+        landed = history(settings.landing)
+        if landed is not None:
+            say(f"history already landed in {settings.landing}: {landed.describe()}; landing "
+                "no more (`lake-assets simulate --days N` does), syncing what is there")
+            return landed
+        # The history ends now and runs at about real speed: days as a shop has them.
+        start = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=args.days)
+        # No full load: it would belong to a catalog's first partition, which differs from one
+        # catalog to another; dated CDC files land in the same partition under any catalog.
+        summary = simulate(settings.landing, args.days, seed=args.seed, scale=args.scale,
+                           fmt=args.fmt, dirty=args.dirty, progress=say, start=start,
+                           full_load=False)
+        say(summary.describe())
+        return history(settings.landing)
+    except SimulationError as e:
+        say(f"not landing history: {e}")
+        return None
+
+
+OWN_CATALOG = "shop_catalog"
+
+
+def own_catalog(home: str, first_day: dt.date) -> str:
+    """The packaged catalog with its start_date set to the history's first day, and the files
+    it names (gold SQL) beside it: a YAML cannot compute a date, and a clone's demo history
+    starts weeks before the day it is run, whenever that is."""
+    packaged = Path(packaged_catalog())
+    folder = Path(home) / OWN_CATALOG
+    shutil.copytree(packaged.parent, folder, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    text, n = re.subn(r'(?m)^(\s+start_date:\s*).*$', rf'\g<1>"{first_day}"',
+                      packaged.read_text(), count=1)
+    if n != 1:
+        raise ValueError(f"{packaged}: no start_date line to set")
+    header = (f"# Written by `lake-assets demo`: {packaged}\n# with start_date set to the first "
+              "day of the demo's history, so the daily partitions begin where its data does.\n")
+    (folder / packaged.name).write_text(header + text)
+    return str(folder / packaged.name)
+
+
+def _catalog_for(settings: Settings, home: str, landed, say) -> Settings:
+    """The settings to sync with: the demo's own catalog where the packaged one is in use."""
+    if settings.sources != packaged_catalog() or landed is None:
+        return settings
+    packaged_start = _start_of(packaged_catalog())
+    if landed.full_load or landed.warmup_days:  # a LOAD, or rows dated before the first day
+        say(f"this history has a full load: it is in raw's first daily partition, "
+            f"{packaged_start}, the catalog's start_date, as DMS names LOAD files without a date")
+        return settings
+    path = Path(home) / OWN_CATALOG / Path(packaged_catalog()).name
+    if not path.exists() or _start_of(path) != landed.first_day:  # another lake's, or none
+        path = Path(own_catalog(home, landed.first_day))
+    say(f"catalog: {path}: the packaged one with start_date {landed.first_day}, the history's "
+        "first day, so the daily partitions begin where its data does (the packaged "
+        f"{packaged_start} is for a shop's whole past).")
+    say("The demo's DMS task has no full load: LOAD files carry no date, so the lake files them "
+        "in a catalog's first partition, which differs from catalog to catalog. The shop's "
+        f"existing customers and products are its first inserts, in partition {landed.first_day};"
+        " every file is dated, so the packaged catalog places each in the same partition.")
+    return dataclasses.replace(settings, sources=str(path))
+
+
+def _start_of(path) -> dt.date:
+    from lake_assets.catalog import load_catalog
+
+    return load_catalog(str(path)).source("shop").start_date
 
 
 def demo(settings: Settings, args, say) -> int:
     from lake_assets.catalog import load_catalog
     from lake_assets.definitions import build_definitions
-    from lake_assets.sources.shop.simulator import SimulationError, simulate
     from lake_assets.sync import sync
 
     import dagster as dg
 
     home = _dagster_home(settings)
     say(f"lake: {settings.lake_root}\nlanding: {settings.landing}\ndagster instance: {home}")
-    try:
-        summary = simulate(settings.landing, args.days, seed=args.seed, scale=args.scale, fmt=args.fmt,
-                           dirty=not args.clean, progress=say)
-        say(summary.describe())
-    except SimulationError as e:
-        say(f"not landing more history: {e}")
+    settings = _catalog_for(settings, home, _land(settings, args, say), say)
     defs = build_definitions(settings)
     with dg.DagsterInstance.get() as instance:
         result = sync(settings, defs, load_catalog(settings.sources), instance, say)
@@ -121,7 +319,9 @@ def demo(settings: Settings, args, say) -> int:
            f"LAKE_LANDING={shlex.quote(settings.landing)}"]
     if settings.sources != packaged_catalog():
         env.append(f"LAKE_SOURCES={shlex.quote(settings.sources)}")
-    say("\nOpen the same lake in the Dagster UI (then run `lake-assets simulate --days 1` in another terminal"
-        " and watch the sensor and automation carry it to gold):")
+    say("\nOpen the same lake in the Dagster UI:")
     say(f"  {' '.join(env)} dagster dev -w {shlex.quote(workspace_file(home))}")
+    say("then land more in another terminal, and watch the sensor and automation carry it to "
+        "gold (or sync it with `lake-assets sync`, the same variables set):")
+    say(f"  LAKE_LANDING={shlex.quote(settings.landing)} lake-assets simulate --days 1")
     return 0 if result.ok else 1

@@ -21,6 +21,7 @@ from lake_assets.sources.shop.simulator import (
     TIMESTAMP_COLUMN,
     SimulationError,
     arrow_schema,
+    history,
     simulate,
 )
 
@@ -135,12 +136,11 @@ def test_two_runs_of_two_days_are_one_run_of_four(tmp_path):
     assert ids_run2 and min(ids_run2) > max(ids_run1)
 
 
-def test_statuses_only_move_forward(tmp_path):
-    simulate(str(tmp_path), 2, scale=SCALE, today=TODAY)
-    simulate(str(tmp_path), 3, scale=SCALE, today=TODAY + dt.timedelta(days=3))
+def _status_moves(root: Path) -> set[tuple[str, str]]:
+    """Every order status move landed under root, checked to go forward only."""
     status: dict[int, str] = {}
     seen_moves = set()
-    for r in _changes(tmp_path, "orders").to_pylist():
+    for r in _changes(root, "orders").to_pylist():
         assert r["status"] in STATUSES
         oid = r["order_id"]
         if r["_load"] == 0:
@@ -156,20 +156,30 @@ def test_statuses_only_move_forward(tmp_path):
             assert r["updated_at"] == r[TIMESTAMP_COLUMN] > r["order_ts"]
             seen_moves.add(move)
             status[oid] = r["status"]
+    return seen_moves
+
+
+def test_statuses_only_move_forward(tmp_path):
+    simulate(str(tmp_path), 2, scale=SCALE, today=TODAY)
+    simulate(str(tmp_path), 3, scale=SCALE, today=TODAY + dt.timedelta(days=3))
+    seen_moves = _status_moves(tmp_path)
     assert {("placed", "paid"), ("paid", "shipped"), ("shipped", "delivered")} <= seen_moves
     assert {"cancelled"} & {b for _, b in seen_moves}
 
 
-def test_files_and_folders_follow_dms(clean):
-    files = _data_files(clean)
+def _layout(root: Path, now: dt.datetime | None = None, loads_of=frozenset(TABLES)
+            ) -> dict[tuple[str, str], int]:
+    """{(table, yyyyMMdd): CDC files}, checking every landed file against DMS's layout and
+    the lake's order: names increase per table, name >= every commit in the file, same day,
+    and no file named after `now`."""
     last_name: dict[str, str] = {}
     cdc_per_table_day: dict[tuple[str, str], int] = {}
     loads = set()
-    for rel in files:
+    for rel in _data_files(root):
         m_load, m_cdc = LOAD_RE.match(rel), CDC_RE.match(rel)
         assert m_load or m_cdc, rel
         table = (m_load or m_cdc)["table"]
-        t = pq.read_table(clean / rel)
+        t = pq.read_table(root / rel)
         assert t.schema == arrow_schema(table, with_op=bool(m_cdc)), rel
         assert t.num_rows > 0
         if m_load:
@@ -187,7 +197,13 @@ def test_files_and_folders_follow_dms(clean):
         assert ts == sorted(ts), rel  # commit order within a file
         named = dt.datetime.strptime(m_cdc["name"], "%Y%m%d-%H%M%S%f").replace(tzinfo=dt.timezone.utc)
         assert named >= ts[-1] and named.date() == ts[-1].date(), rel
-    assert loads == set(TABLES)
+        assert now is None or named <= now, rel
+    assert loads == set(loads_of)
+    return cdc_per_table_day
+
+
+def test_files_and_folders_follow_dms(clean):
+    cdc_per_table_day = _layout(clean)
     assert {d for _, d in cdc_per_table_day} == {"20240227", "20240228", "20240229"}
     assert all(cdc_per_table_day[("orders", d)] >= 3 for d in ("20240227", "20240228", "20240229"))
     assert all(cdc_per_table_day[("order_items", d)] >= 3 for d in ("20240227", "20240228", "20240229"))
@@ -280,16 +296,78 @@ def test_clean_has_no_dirty_kinds(clean):
     assert pc.min(q).as_py() >= 1
 
 
-def test_no_future_days(tmp_path):
-    simulate(str(tmp_path), 2, scale=SCALE, today=TODAY)  # ends yesterday
+def _at(day: dt.date, hms: str) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.fromisoformat(hms), tzinfo=dt.timezone.utc)
+
+
+def _commit_span(root: Path, files: list[str]) -> tuple[dt.datetime, dt.datetime]:
+    ts = [v for f in files for v in pq.read_table(root / f)[TIMESTAMP_COLUMN].to_pylist()]
+    return min(ts), max(ts)
+
+
+def test_more_days_than_the_calendar_has_fill_the_time_up_to_now(tmp_path):
+    """Any number of days, any number of calls: each call's days land between the end of the
+    history and now, compressed, one history on (names and commits in order, ids go on)."""
+    simulate(str(tmp_path), 2, scale=SCALE, today=TODAY)  # ends when TODAY began
+    calls = [(1, _at(TODAY, "10:00:00")), (7, _at(TODAY, "10:00:01.5")), (2, _at(TODAY, "10:00:02"))]
+    before = _at(TODAY, "00:00:00")
+    for days, now in calls:
+        s = simulate(str(tmp_path), days, scale=SCALE, now=now)
+        assert s.days == days and s.files_written and not s.full_load, s.describe()
+        assert (s.landed_from, s.landed_to) == (before, now) and "simulated day in" in s.pace
+        lo, hi = _commit_span(tmp_path, s.files)
+        assert before <= lo and hi < now
+        before = now
+    assert s.last_day == TODAY + dt.timedelta(days=9)  # the simulated clock passed today
+    _layout(tmp_path, now=calls[-1][1])
+    assert {("placed", "paid"), ("paid", "shipped")} <= _status_moves(tmp_path)
+    orders = _changes(tmp_path, "orders")
+    inserted = orders.filter(pc.equal(orders["Op"], "I"))["order_id"].to_pylist()
+    assert len(inserted) == len(set(inserted))
+
+
+def test_a_clock_that_has_not_moved_lands_nothing(tmp_path):
+    simulate(str(tmp_path), 2, scale=SCALE, today=TODAY)
     before = _bytes(tmp_path)
-    with pytest.raises(SimulationError, match="past today"):
+    with pytest.raises(SimulationError, match="dated in the future"):
         simulate(str(tmp_path), 2, scale=SCALE, today=TODAY)
-    assert _bytes(tmp_path) == before  # nothing landed
-    s = simulate(str(tmp_path), 1, scale=SCALE, today=TODAY)  # today itself may land
-    assert s.first_day == s.last_day == TODAY
-    with pytest.raises(SimulationError):
-        simulate(str(tmp_path), 1, scale=SCALE, today=TODAY)
+    assert _bytes(tmp_path) == before
+
+
+def test_a_history_from_start_fills_every_day_up_to_now(tmp_path):
+    """The demo's history: no full load, the shop's existing rows inserted at `start`, and no
+    row dated before it; few simulated days stretched over every day up to now (one file a
+    table a day)."""
+    start, now = dt.date(2024, 1, 1), _at(TODAY, "09:30:00")
+    s = simulate(str(tmp_path), 3, scale=SCALE, start=start, now=now, full_load=False)
+    assert (s.first_day, s.last_day) == (start, dt.date(2024, 1, 3)) and not s.full_load
+    assert (s.landed_from, s.landed_to) == (_at(start, "00:00:00"), now) and "days" in s.pace
+    per_day = _layout(tmp_path, now=now, loads_of=())
+    days = sorted({d for _, d in per_day})
+    assert days[0] == "20240101" and days[-1] == f"{TODAY:%Y%m%d}"
+    assert len(days) > 0.8 * ((TODAY - start).days + 1)  # orders change nearly every day
+    assert max(per_day.values()) == 1
+    customers = _changes(tmp_path, "customers")
+    assert customers["Op"][0].as_py() == "I" and customers[TIMESTAMP_COLUMN][0].as_py() == _at(
+        start, "00:00:00")
+    orders = _changes(tmp_path, "orders")
+    assert min(orders["order_ts"].to_pylist()) > _at(start, "00:00:00")
+    assert _status_moves(tmp_path)
+    h = history(str(tmp_path))
+    assert (h.days, h.first_day, h.landed_from, h.landed_to) == (3, start, s.landed_from, now)
+    assert (h.full_load, h.warmup_days) == (False, 0)
+
+
+def test_a_continued_history_keeps_its_options(tmp_path):
+    first = simulate(str(tmp_path), 1, scale=SCALE, dirty=True, fmt="csv", seed=9, today=TODAY)
+    s = simulate(str(tmp_path), 1, now=_at(TODAY, "08:00:00"))
+    assert s.fmt == "csv" and all(f.endswith(".csv") for f in s.files)
+    h = history(str(tmp_path))
+    assert (h.seed, h.scale, h.dirty, h.fmt) == (9, SCALE, True, "csv")
+    total = {k: first.dirty_rows[k] + s.dirty_rows[k] for k in DIRTY_KINDS}
+    assert h.dirty_rows == total and sum(total.values()) > 0
+    with pytest.raises(SimulationError, match="seed 9"):
+        simulate(str(tmp_path), 1, seed=8, now=_at(TODAY, "09:00:00"))
 
 
 def test_refuses_foreign_landing_and_other_format(tmp_path):

@@ -17,6 +17,30 @@ folder DMS never writes; the lake ignores folders starting with ``_``), so repea
 one consistent history. Each day draws from its own random stream, keyed by the seed and the
 date, so four days in one call land the same bytes as two calls of two days.
 
+Two clocks. The model runs on its own simulated clock, one day after another from the
+history's first day, for as long as it is asked: it never stops at today. What lands is put
+on the landing clock, which never passes now, because the lake cannot place a file dated
+after today (raw's daily partitions end today) and a file from the future would be a lie.
+Each call's simulated days fill one window of landed time, mapped linearly (so every order,
+timestamp and commit keeps its order and every table's file names keep increasing):
+
+- a new history from ``start`` fills the time from ``start`` up to now: the demo starts it
+  ``--days`` days before today, so it runs at about real speed and ends now. It has no
+  warm-up days (no order is dated before ``start``) and, with ``full_load=False`` (the
+  demo's), no LOAD files: the shop's existing customers and products are its first inserts,
+  at ``start``. Every landed file is then dated from ``start`` on, so any catalog places it
+  in the same daily partition, and one whose ``start_date`` is ``start`` has no partition
+  before the data. Days spread over two landed days or more each are quiet: DMS writes one
+  file per table a day for them;
+- a new history without ``start`` runs at real speed, ``days`` days ending when today began;
+- a landed history goes on from where it stopped and fills the time from its end up to now,
+  however short: ``simulate --days 7`` a minute after the last call lands seven simulated days
+  within that minute. Nothing is ever shifted once landed, so the lake never sees a file move.
+
+The mapping skips the last 10 s of every landed day, so a day's last file is named on that
+day. The windows of all calls are kept in the state; a window's end is the call's "now", to
+the millisecond, and the next window starts there.
+
 Dagster-free on purpose: the CLI, the demo and the tests call :func:`simulate` directly.
 """
 
@@ -43,6 +67,8 @@ from lake_assets.lib.storage import filesystem
 __all__ = [
     "SimulationError",
     "SimulationSummary",
+    "History",
+    "history",
     "simulate",
     "TABLES",
     "PRIMARY_KEYS",
@@ -380,7 +406,7 @@ class SimulationSummary:
     landing: str
     fmt: str
     days: int
-    first_day: dt.date | None
+    first_day: dt.date | None  # on the simulated clock
     last_day: dt.date | None
     full_load: bool
     files_written: int
@@ -388,6 +414,9 @@ class SimulationSummary:
     dirty_rows: dict[str, int] = field(default_factory=dict)  # kind -> rows injected
     files: list[str] = field(default_factory=list)  # paths relative to the landing root
     seconds: float = 0.0
+    landed_from: dt.datetime | None = None  # on the landing clock (file names, commit times)
+    landed_to: dt.datetime | None = None
+    pace: str = ""  # how simulated time maps onto landed time
 
     @property
     def total_rows(self) -> int:
@@ -397,13 +426,17 @@ class SimulationSummary:
         span = f"{self.first_day} .. {self.last_day}" if self.days else "no days"
         lines = [
             f"simulated {self.days} day(s) of {self.source} ({span}) into {self.landing}: "
-            f"{self.total_rows:,} rows in {self.files_written} {self.fmt} files in {self.seconds:.1f}s"
-            + (" (with the full load)" if self.full_load else "")
+            f"{self.total_rows:,} rows in {self.files_written} {self.fmt} files in "
+            f"{self.seconds:.1f}s" + (" (with the full load)" if self.full_load else "")
         ]
+        if self.landed_from:
+            lines.append(f"  landed {self.landed_from:%Y-%m-%d %H:%M:%S} .. "
+                         f"{self.landed_to:%Y-%m-%d %H:%M:%S} UTC, {self.pace}")
         for t, ops in self.rows.items():
             lines.append(f"  {t:<12} " + "  ".join(f"{k}={v:,}" for k, v in ops.items()))
         if any(self.dirty_rows.values()):
-            lines.append("  dirty rows: " + ", ".join(f"{k}={v}" for k, v in self.dirty_rows.items() if v))
+            kinds = ", ".join(f"{k}={v}" for k, v in self.dirty_rows.items() if v)
+            lines.append(f"  dirty rows: {kinds}")
         return "\n".join(lines)
 
 
@@ -975,12 +1008,12 @@ class _Shop:
         return stats
 
     # ---- the database before the first day ------------------------------------------------
-    def initial(self, start: dt.date) -> _Changes:
+    def initial(self, start: dt.date, warmup: int = _WARMUP_DAYS) -> _Changes:
         """The database as it stands when the full load starts: its whole history as changes."""
         self.start_day = start
         rng = self.rng(start, 0x10AD)
         ch = _Changes()
-        origin = _epoch_us(start - dt.timedelta(days=_WARMUP_DAYS))
+        origin = _epoch_us(start - dt.timedelta(days=warmup))
 
         n_c = max(20, round(_RATES["initial_customers"] * self.scale))
         age = (rng.random(n_c) ** 1.6) * 730 * _DAY  # more recent sign-ups than old ones
@@ -1005,7 +1038,7 @@ class _Shop:
         self.P = P
         ch.add("products", "I", P["updated_at"].to_numpy(), self._product_cols(P))
 
-        for k in range(_WARMUP_DAYS, 0, -1):
+        for k in range(warmup, 0, -1):
             self.day(start - dt.timedelta(days=k), ch, stream=1)
         return ch
 
@@ -1022,6 +1055,134 @@ def _collapse(table: str, frame: dict[str, np.ndarray]) -> dict[str, np.ndarray]
 
 
 # --------------------------------------------------------------------------------------------
+# The timeline: the simulated clock, and where on the landing clock its changes land.
+
+_MS = 1000
+_MIN_WINDOW = _US  # the real clock is waited for until a call has at least this much to fill
+_STALE_CLOCK = 60 * _US  # a landed history ending further ahead of the clock is an error
+_QUIET_RATIO = 2  # landed days per simulated day from which DMS writes one file a day
+
+
+def _usable(t):
+    """Landed time without the last 10 s of each day (see _CUTOFF), as one continuous line."""
+    return (t // _DAY) * _CUTOFF + np.minimum(t % _DAY, _CUTOFF)
+
+
+def _from_usable(u):
+    return (u // _CUTOFF) * _DAY + u % _CUTOFF
+
+
+def _date_of(ts_us: int) -> dt.date:
+    return dt.date(1970, 1, 1) + dt.timedelta(days=int(ts_us) // _DAY)
+
+
+def _datetime_of(ts_us: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=int(ts_us))
+
+
+def _us_of(when: dt.datetime) -> int:
+    if when.tzinfo is None:  # a time without a zone is UTC, as everywhere in the lake
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return (when - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """One call's simulated days [sim_from, sim_to) and the landed time [land_from, land_to)
+    they fill: the identity at real speed, else a linear map over usable landed time."""
+
+    sim_from: int
+    sim_to: int
+    land_from: int
+    land_to: int
+
+    @property
+    def identity(self) -> bool:
+        return (self.sim_from, self.sim_to) == (self.land_from, self.land_to)
+
+    @property
+    def ratio(self) -> float:
+        """Landed time per simulated time: 1 at real speed, below 1 when compressed."""
+        return (self.land_to - self.land_from) / (self.sim_to - self.sim_from)
+
+    def land(self, t: np.ndarray) -> np.ndarray:
+        if self.identity:
+            return t.copy()
+        lo, hi = _usable(self.land_from), _usable(self.land_to)
+        frac = (t - self.sim_from).astype(np.float64) / (self.sim_to - self.sim_from)
+        return _from_usable(lo + np.floor(frac * (hi - lo)).astype(np.int64))
+
+
+class _Timeline:
+    """Every call's segment, in order: maps any simulated instant to its landed one."""
+
+    def __init__(self, segments: list[_Segment]) -> None:
+        self.segments = segments
+
+    def land(self, t: np.ndarray) -> np.ndarray:
+        t = np.asarray(t, np.int64)
+        if not self.segments:
+            return t.copy()
+        first = self.segments[0]
+        # Older values (sign-ups years before the full load) keep their distance to the start.
+        out = t + (first.land_from - first.sim_from)
+        starts = np.array([s.sim_from for s in self.segments], np.int64)
+        idx = np.searchsorted(starts, t, side="right") - 1
+        for j in np.unique(idx[idx >= 0]):
+            m = idx == j
+            out[m] = self.segments[j].land(t[m])
+        return out
+
+
+def _joined(segments: list[_Segment], seg: _Segment | None) -> list[_Segment]:
+    """The segments with `seg` added; real-speed days right after real-speed days join theirs,
+    so two calls of two days keep the same state as one call of four."""
+    if seg is None:
+        return segments
+    if segments and segments[-1].identity and seg.identity and segments[-1].sim_to == seg.sim_from:
+        last = segments[-1]
+        return segments[:-1] + [_Segment(last.sim_from, seg.sim_to, last.land_from, seg.land_to)]
+    return segments + [seg]
+
+
+class _Clock:
+    """Now, to the millisecond: the real clock, or a fixed one (`now`, or midnight of `today`)."""
+
+    def __init__(self, now: dt.datetime | None, today: dt.date | None) -> None:
+        self.fixed = _us_of(now) if now is not None else (_epoch_us(today) if today else None)
+
+    def now(self) -> int:
+        if self.fixed is not None:
+            return self.fixed // _MS * _MS
+        return time.time_ns() // 1_000_000 * _MS
+
+    def end_after(self, begin: int) -> int:
+        """The end of a landing window opening at `begin`: now, once there is room after it."""
+        need = _MS if self.fixed is not None else _MIN_WINDOW
+        end = self.now()
+        while _usable(end) - _usable(begin) < need:
+            if self.fixed is not None or begin - end > _STALE_CLOCK:
+                raise SimulationError(
+                    f"the landed history ends at {_datetime_of(begin):%Y-%m-%d %H:%M:%S.%f} UTC "
+                    f"and the clock reads {_datetime_of(end):%Y-%m-%d %H:%M:%S.%f}: nothing can land "
+                    "between them without a file dated in the future"
+                )
+            time.sleep(0.05)  # seconds at most: a call right after another, or at midnight
+            end = self.now()
+        return end
+
+
+def _pace(seg: _Segment) -> str:
+    if seg.identity:
+        return "at real speed"
+    seconds = seg.ratio * 86_400
+    for unit, size in (("days", 86_400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"one simulated day in {seconds / size:,.1f} {unit}"
+    return f"one simulated day in {seconds:.3f} seconds"
+
+
+# --------------------------------------------------------------------------------------------
 # State on the landing zone.
 
 def _state_paths(base: str, source: str) -> tuple[str, str]:
@@ -1033,7 +1194,8 @@ def _save_state(fs: pafs.FileSystem, base: str, source: str, shop: _Shop, meta: 
     d, state_file = _state_paths(base, source)
     if isinstance(fs, pafs.LocalFileSystem):
         fs.create_dir(d, recursive=True)
-    for name, df in (("customers", shop.C), ("products", shop.P), ("orders", shop.O), ("items", shop.I)):
+    frames = (("customers", shop.C), ("products", shop.P), ("orders", shop.O), ("items", shop.I))
+    for name, df in frames:
         tbl = pa.Table.from_pandas(df, schema=_STATE_SCHEMAS[name], preserve_index=False)
         with fs.open_output_stream(f"{d}/state.{name}.parquet") as out:
             out.write(_parquet_bytes(tbl))
@@ -1043,15 +1205,33 @@ def _save_state(fs: pafs.FileSystem, base: str, source: str, shop: _Shop, meta: 
         out.write((json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
 
 
-def _load_state(fs: pafs.FileSystem, base: str, source: str) -> dict | None:
-    d, state_file = _state_paths(base, source)
+def _load_meta(fs: pafs.FileSystem, base: str, source: str) -> dict | None:
+    _, state_file = _state_paths(base, source)
     if fs.get_file_info(state_file).type == pafs.FileType.NotFound:
         return None
     with fs.open_input_stream(state_file) as f:
         meta = json.loads(f.read().decode())
     if meta.get("version") != _STATE_VERSION:
-        raise SimulationError(f"{state_file}: simulator state version {meta.get('version')!r} is not "
-                              f"{_STATE_VERSION}; land into a fresh landing zone")
+        raise SimulationError(f"{state_file}: simulator state version {meta.get('version')!r} is "
+                              f"not {_STATE_VERSION}; land into a fresh landing zone")
+    # A state written before the timeline was kept landed every day at real speed.
+    start, last = (dt.date.fromisoformat(meta[k]) for k in ("start_day", "last_day"))
+    real = [_epoch_us(start), _epoch_us(last + dt.timedelta(days=1))]
+    meta.setdefault("segments", [real * 2] if last >= start else [])
+    meta.setdefault("landed_to", real[1])
+    meta.setdefault("scale", 1.0)
+    meta.setdefault("dirty", False)
+    meta.setdefault("dirty_rows", {})
+    meta.setdefault("warmup", _WARMUP_DAYS)
+    meta.setdefault("full_load", True)
+    return meta
+
+
+def _load_state(fs: pafs.FileSystem, base: str, source: str) -> dict | None:
+    meta = _load_meta(fs, base, source)
+    if meta is None:
+        return None
+    d, _ = _state_paths(base, source)
     meta["frames"] = {}
     for name, schema in _STATE_SCHEMAS.items():
         with fs.open_input_file(f"{d}/state.{name}.parquet") as f:
@@ -1066,37 +1246,120 @@ def _has_files(fs: pafs.FileSystem, path: str) -> bool:
     return any(f.type == pafs.FileType.File for f in fs.get_file_info(sel))
 
 
+@dataclass(frozen=True)
+class History:
+    """What the simulator has landed so far for a source (its state, without the tables)."""
+
+    source: str
+    days: int
+    first_day: dt.date  # the simulated clock's first and last day
+    last_day: dt.date
+    landed_from: dt.datetime
+    landed_to: dt.datetime
+    fmt: str
+    seed: int
+    scale: float
+    dirty: bool
+    dirty_rows: dict[str, int]  # kind -> rows injected over the whole history
+    warmup_days: int  # simulated days folded into its first rows, dated before first_day
+    full_load: bool  # its first rows are LOAD files (else CDC inserts at its first instant)
+
+    def describe(self) -> str:
+        return (f"{self.days} simulated day(s) of {self.source} ({self.fmt}, seed {self.seed}, "
+                f"scale {self.scale:g}, {'dirty' if self.dirty else 'clean'}), landed "
+                f"{self.landed_from:%Y-%m-%d %H:%M:%S} .. {self.landed_to:%Y-%m-%d %H:%M:%S} UTC")
+
+
+def history(landing: str, source: str = "shop") -> History | None:
+    """The history the simulator has landed under `landing` for `source`, or None."""
+    fs, base = filesystem(landing)
+    meta = _load_meta(fs, base, source)
+    if meta is None:
+        return None
+    first, last = (dt.date.fromisoformat(meta[k]) for k in ("start_day", "last_day"))
+    segments = meta["segments"]
+    return History(
+        source=source, days=(last - first).days + 1, first_day=first, last_day=last,
+        landed_from=_datetime_of(segments[0][2] if segments else _epoch_us(first)),
+        landed_to=_datetime_of(meta["landed_to"]), fmt=meta["fmt"], seed=meta["seed"],
+        scale=meta["scale"], dirty=meta["dirty"], dirty_rows=dict(meta["dirty_rows"]),
+        warmup_days=meta["warmup"], full_load=meta["full_load"],
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Landing the files.
 
-def _write_day(writer: _Writer, ch: _Changes, day: dt.date, rng: np.random.Generator,
+def _landed(table: str, frame: dict[str, np.ndarray], timeline: _Timeline) -> dict[str, np.ndarray]:
+    """The frame with every timestamp (commit time and columns) moved to the landing clock."""
+    out = dict(frame)
+    for name in ("_ts", *[c for c, typ in TABLES[table] if typ == "timestamp"]):
+        out[name] = timeline.land(frame[name])
+    return out
+
+
+def _flushes(seg: _Segment, rng: Callable[[dt.date], np.random.Generator]
+             ) -> tuple[list[int], dict[str, list[int]]]:
+    """When DMS flushes each table's batch in `seg`, and the time each file is named by.
+
+    A file holds the changes committed after the previous flush and before its own. Per landed
+    day: at _FLUSH_HOURS and at the cutoff, named a latency later (days stretched over two or
+    more are quiet: one file a day, at the cutoff); last, at the segment's end, named by it.
+    """
+    offsets = [h * _HOUR for h in _FLUSH_HOURS] + [_CUTOFF]
+    quiet = seg.ratio >= _QUIET_RATIO
+    points: list[int] = []
+    names: dict[str, list[int]] = {t: [] for t in TABLES}
+    day, last = _date_of(seg.land_from), _date_of(seg.land_to - 1)
+    while day <= last:
+        g = rng(day)
+        latency_ms = {t: g.integers(150, 8000, len(offsets)) for t in TABLES}  # a stable stream
+        for i, off in enumerate(offsets):
+            at = _epoch_us(day) + off
+            if (quiet and i < len(offsets) - 1) or not seg.land_from < at < seg.land_to:
+                continue
+            points.append(at)
+            for t in TABLES:
+                names[t].append(min(at + int(latency_ms[t][i]) * _MS, seg.land_to - _MS))
+        day += dt.timedelta(days=1)
+    points.append(seg.land_to)
+    for t in TABLES:
+        names[t].append(seg.land_to)
+    return points, names
+
+
+def _count_ops(rows: dict[str, int], ops: np.ndarray) -> None:
+    kinds, counts = np.unique(ops.astype(str), return_counts=True)
+    for op, c in zip(kinds, counts):
+        rows[op] += int(c)
+
+
+def _write_cdc(writer: _Writer, ch: _Changes, timeline: _Timeline, seg: _Segment,
+               rng: Callable[[dt.date], np.random.Generator],
                rows: dict[str, dict[str, int]]) -> int:
-    d0 = _epoch_us(day)
-    bounds = np.array([d0 + h * _HOUR for h in _FLUSH_HOURS] + [d0 + _CUTOFF], dtype=np.int64)
+    points, names = _flushes(seg, rng)
     written = 0
     for table in TABLES:
-        latency_ms = rng.integers(150, 8000, len(bounds))  # drawn for every table: stable stream
         frame = ch.frame(table)
         if frame is None:
             continue
-        cuts = np.searchsorted(frame["_ts"], bounds, side="left")
-        assert cuts[-1] == len(frame["_ts"]), "a change committed after the day's last flush"
+        frame = _landed(table, frame, timeline)
+        cuts = np.searchsorted(frame["_ts"], points, side="left")
+        assert cuts[-1] == len(frame["_ts"]), "a change committed after the segment's end"
         lo = 0
-        for i, hi in enumerate(cuts):
+        for hi, name in zip(cuts, names[table]):
             if hi > lo:
                 part = {k: v[lo:hi] for k, v in frame.items()}
-                name = _fmt_ms(int(bounds[i]) + int(latency_ms[i]) * 1000)
-                folder = f"{day:%Y/%m/%d}"
-                writer.write(f"{writer.table_dir(table)}/{folder}/{name}", _to_arrow(table, part, True))
+                rel = f"{writer.table_dir(table)}/{_date_of(name):%Y/%m/%d}/{_fmt_ms(name)}"
+                writer.write(rel, _to_arrow(table, part, True))
                 written += 1
-                ops, counts = np.unique(part["Op"].astype(str), return_counts=True)
-                for op, c in zip(ops, counts):
-                    rows[table][op] += int(c)
+                _count_ops(rows[table], part["Op"])
             lo = hi
     return written
 
 
-def _write_load(writer: _Writer, ch: _Changes, load_ts: int, rows: dict[str, dict[str, int]]) -> int:
+def _write_load(writer: _Writer, ch: _Changes, timeline: _Timeline, load_ts: int,
+                rows: dict[str, dict[str, int]]) -> int:
     written = 0
     for table in TABLES:
         frame = ch.frame(table)
@@ -1106,6 +1369,7 @@ def _write_load(writer: _Writer, ch: _Changes, load_ts: int, rows: dict[str, dic
         if not n:
             continue
         full["_ts"] = np.full(n, load_ts, np.int64)
+        full = _landed(table, full, timeline)
         for k, lo in enumerate(range(0, n, _LOAD_MAX_ROWS), start=1):
             part = {c: v[lo : lo + _LOAD_MAX_ROWS] for c, v in full.items()}
             # DMS writes full-load rows without Op unless IncludeOpForFullLoad is set
@@ -1114,111 +1378,201 @@ def _write_load(writer: _Writer, ch: _Changes, load_ts: int, rows: dict[str, dic
     return written
 
 
-def simulate(
-    landing: str,
-    days: int,
-    *,
-    seed: int = 7,
-    scale: float = 1.0,
-    fmt: str = "parquet",
-    dirty: bool = False,
-    source: str = "shop",
-    schema: str = "public",
-    progress: Callable[[str], None] | None = None,
-    today: dt.date | None = None,
-) -> SimulationSummary:
-    """Land `days` more days of the shop's history under `landing` as AWS DMS files.
+# --------------------------------------------------------------------------------------------
+# One call.
 
-    The first call (no simulator state for `source` under `landing`) writes the full load at
-    the start day and ends the history yesterday (start = today - days). Later calls continue
-    the day after the last simulated day; landing a day after `today` (default: today, UTC)
-    raises :class:`SimulationError`.
-    """
-    started = time.monotonic()
-    if fmt not in ("parquet", "csv"):
+@dataclass(frozen=True)
+class _Options:
+    seed: int
+    scale: float
+    fmt: str
+    dirty: bool
+
+
+def _check_args(days, seed, scale, fmt, source: str, schema: str) -> None:
+    if fmt is not None and fmt not in ("parquet", "csv"):
         raise SimulationError(f"fmt must be 'parquet' or 'csv', not {fmt!r}")
     if not isinstance(days, int) or days < 0:
         raise SimulationError(f"days must be a whole number >= 0, not {days!r}")
-    if not isinstance(seed, int) or seed < 0:
+    if seed is not None and (not isinstance(seed, int) or seed < 0):
         raise SimulationError(f"seed must be a whole number >= 0, not {seed!r}")
-    if not scale > 0:
+    if scale is not None and not scale > 0:
         raise SimulationError(f"scale must be positive, not {scale!r}")
     for what, value in (("source", source), ("schema", schema)):
         if not value or "/" in value or value.startswith("_"):
             raise SimulationError(f"{what} {value!r} cannot be a landing folder name")
-    today = today or dt.datetime.now(dt.timezone.utc).date()
 
-    fs, base = filesystem(landing)
-    shop = _Shop(seed, scale, dirty)
-    rows = {t: {"load": 0, "I": 0, "U": 0, "D": 0} for t in TABLES}
-    state = _load_state(fs, base, source)
-    files = 0
-    full_load = state is None
+
+def _options(state: dict | None, seed, scale, fmt, dirty, schema: str, where: str) -> _Options:
+    """The call's options: as asked, else the landed history's, else a new history's defaults."""
     if state is None:
-        if _has_files(fs, f"{base}/{source}"):
-            raise SimulationError(
-                f"{landing}/{source} already holds files but no simulator state "
-                f"({source}/_simulator/{_STATE_FILE}); simulate into an empty landing zone"
-            )
-        first = today - dt.timedelta(days=days)
-    else:
-        if state["schema"] != schema or state["fmt"] != fmt:
-            raise SimulationError(
-                f"{landing}/{source} holds {state['fmt']} files of schema {state['schema']!r}; "
-                f"continue with fmt={state['fmt']!r}, schema={state['schema']!r} (asked: {fmt!r}, {schema!r})"
-            )
-        first = dt.date.fromisoformat(state["last_day"]) + dt.timedelta(days=1)
-    last = first + dt.timedelta(days=days - 1)
-    if days and last > today:
+        return _Options(7 if seed is None else seed, scale or 1.0, fmt or "parquet", bool(dirty))
+    if state["schema"] != schema or (fmt or state["fmt"]) != state["fmt"]:
         raise SimulationError(
-            f"simulating {days} more day(s) of {source} would land {first} .. {last}, past today "
-            f"({today}); the lake's daily partitions end today, so at most "
-            f"{max((today - first).days + 1, 0)} more day(s) can land now"
+            f"{where} holds {state['fmt']} files of schema {state['schema']!r}; continue with "
+            f"fmt={state['fmt']!r}, schema={state['schema']!r} (asked: {fmt!r}, {schema!r})"
         )
+    if seed is not None and seed != state["seed"]:
+        raise SimulationError(f"{where} holds the history of seed {state['seed']}, which goes on "
+                              f"with that seed; seed {seed} needs an empty landing zone")
+    return _Options(state["seed"], scale or state["scale"], state["fmt"],
+                    state["dirty"] if dirty is None else dirty)
 
-    writer = _Writer(landing, source, schema, fmt)
+
+def _plan(state: dict | None, days: int, start: dt.date | None, clock: _Clock
+          ) -> tuple[dt.date, int, _Segment | None]:
+    """(first simulated day, the full load's landed time, the segment the days fill)."""
+    if state is not None:
+        first = dt.date.fromisoformat(state["last_day"]) + dt.timedelta(days=1)
+        land_from = state["landed_to"]
+    elif start is None:  # a new history at real speed, ending when today began
+        today = _date_of(clock.now())
+        first = today - dt.timedelta(days=days)
+        if not days:
+            return first, _epoch_us(first), None
+        span = (_epoch_us(first), _epoch_us(today))
+        return first, span[0], _Segment(*span, *span)
+    else:
+        first, land_from = start, _epoch_us(start)
+        if land_from > clock.now():
+            raise SimulationError(f"a history starting {start} would land in the future")
+    if not days:
+        return first, land_from, None
+    sim_from = _epoch_us(first)
+    seg = _Segment(sim_from, sim_from + days * _DAY, land_from, clock.end_after(land_from))
+    return first, land_from, seg
+
+
+def _restore(shop: _Shop, state: dict) -> None:
+    shop.start_day = dt.date.fromisoformat(state["start_day"])
+    shop.next_ids = dict(state["next_ids"])
+    fr = state["frames"]
+    shop.C, shop.P, shop.O, shop.I = fr["customers"], fr["products"], fr["orders"], fr["items"]
+    shop.used_emails = set(shop.C["email"].tolist())
+
+
+def _day_line(source: str, day: dt.date, stats: dict[str, int], ch: _Changes, n_before: int,
+              timeline: _Timeline, note: str) -> str:
+    n_rows = sum(len(p["_ts"]) for parts in ch.parts.values() for p in parts) - n_before
+    line = (f"{source} {day}: {stats.get('orders', 0)} orders, {stats.get('signups', 0)} sign-ups, "
+            f"{stats.get('status_changes', 0)} status changes; {n_rows} rows")
+    seg = timeline.segments[-1]
+    if not seg.identity:
+        d0 = _epoch_us(day)
+        lo, hi = (_datetime_of(t) for t in timeline.land(np.array([d0, d0 + _CUTOFF])))
+        line += f", landed {lo:%Y-%m-%d %H:%M:%S} .. {hi:%Y-%m-%d %H:%M:%S}"
+    return line + note
+
+
+def _as_inserts(initial: _Changes, at: int) -> _Changes:
+    """The database `initial` ends with, as CDC inserts committed at `at`: a DMS task with no
+    full load, replicating from the moment the database opened."""
+    ch = _Changes()
+    for table in TABLES:
+        frame = initial.frame(table)
+        if frame is not None:
+            rows = _collapse(table, frame)
+            ch.add(table, "I", np.full(len(rows["Op"]), at, np.int64), rows)
+    return ch
+
+
+def _simulate_days(shop: _Shop, first: dt.date, days: int, timeline: _Timeline, source: str,
+                   progress: Callable[[str], None] | None, ch: _Changes, note: str) -> _Changes:
+    """Every change of the call's days, in one batch: files are cut on the landing clock."""
+    before = 0
+    for k in range(days):
+        day = first + dt.timedelta(days=k)
+        stats = shop.day(day, ch)
+        if progress:
+            progress(_day_line(source, day, stats, ch, before, timeline, note if k == 0 else ""))
+        before = sum(len(p["_ts"]) for parts in ch.parts.values() for p in parts)
+    return ch
+
+
+def simulate(
+    landing: str,
+    days: int,
+    *,
+    seed: int | None = None,
+    scale: float | None = None,
+    fmt: str | None = None,
+    dirty: bool | None = None,
+    source: str = "shop",
+    schema: str = "public",
+    progress: Callable[[str], None] | None = None,
+    today: dt.date | None = None,
+    now: dt.datetime | None = None,
+    start: dt.date | None = None,
+    full_load: bool = True,
+) -> SimulationSummary:
+    """Land `days` more simulated days of the shop's history under `landing` as DMS files.
+
+    A new history (no simulator state for `source` under `landing`) starts with the full load:
+    without `start`, its days run at real speed and end when today began; with `start`, they
+    fill the time from `start` up to now. A landed history goes on where it stopped, its new
+    days filling the time from its end up to now. Now is the real clock unless `now` is given,
+    or midnight of `today`. `seed`, `scale`, `fmt` and `dirty` default to the landed history's
+    (7, 1.0, parquet, clean for a new one); a continued history keeps its seed and format.
+    Without `full_load`, a new history's existing rows land as CDC inserts at its first
+    instant, not as LOAD files: every file is then dated, and lands in the same daily
+    partition whatever a catalog's start_date (a full load belongs to the first partition).
+    """
+    started = time.monotonic()
+    _check_args(days, seed, scale, fmt, source, schema)
+    fs, base = filesystem(landing)
+    state = _load_state(fs, base, source)
+    if state is None and _has_files(fs, f"{base}/{source}"):
+        raise SimulationError(
+            f"{landing}/{source} already holds files but no simulator state "
+            f"({source}/_simulator/{_STATE_FILE}); simulate into an empty landing zone"
+        )
+    opts = _options(state, seed, scale, fmt, dirty, schema, f"{landing}/{source}")
+    first, load_ts, seg = _plan(state, days, start, _Clock(now, today))
+    segments = [_Segment(*s) for s in state["segments"]] if state else []
+    timeline = _Timeline(_joined(segments, seg))
+    shop = _Shop(opts.seed, opts.scale, opts.dirty)
+    # No warm-up before `start`: no order dated before the history's first partition.
+    warmup = state["warmup"] if state else _WARMUP_DAYS if start is None else 0
+    rows = {t: {"load": 0, "I": 0, "U": 0, "D": 0} for t in TABLES}
+    files = 0
+    writer = _Writer(landing, source, schema, opts.fmt)
+    ch, note = _Changes(), ""
     try:
-        if state is None:
-            ch = shop.initial(first)
-            files += _write_load(writer, ch, _epoch_us(first), rows)
+        if state is None and full_load:
+            initial = shop.initial(first, warmup)
+            files += _write_load(writer, initial, timeline, load_ts, rows)
+            note = " (after the full load)"
+        elif state is None:
+            ch = _as_inserts(shop.initial(first, warmup), _epoch_us(first))
+            note = " (after the shop's existing customers and products, as inserts)"
         else:
-            shop.start_day = dt.date.fromisoformat(state["start_day"])
-            shop.next_ids = dict(state["next_ids"])
-            fr = state["frames"]
-            shop.C, shop.P, shop.O, shop.I = fr["customers"], fr["products"], fr["orders"], fr["items"]
-            shop.used_emails = set(shop.C["email"].tolist())
-
-        for k in range(days):
-            day = first + dt.timedelta(days=k)
-            ch = _Changes()
-            stats = shop.day(day, ch)
-            n_files = _write_day(writer, ch, day, shop.rng(day, 2), rows)
-            files += n_files
-            if progress:
-                n_rows = sum(len(p["_ts"]) for parts in ch.parts.values() for p in parts)
-                note = " (after the full load)" if full_load and k == 0 else ""
-                progress(f"{source} {day}: {stats.get('orders', 0)} orders, {stats.get('signups', 0)} sign-ups, "
-                         f"{stats.get('status_changes', 0)} status changes; {n_rows} rows in {n_files} files{note}")
-
+            _restore(shop, state)
+        if seg:
+            ch = _simulate_days(shop, first, days, timeline, source, progress, ch, note)
+            files += _write_cdc(writer, ch, timeline, seg, lambda d: shop.rng(d, 2), rows)
         writer.flush()  # every data file is in place before the state says so
     finally:
         writer.close()
 
-    last_day = last if days else (first - dt.timedelta(days=1))
+    last = first + dt.timedelta(days=days - 1)
+    injected = {k: (state["dirty_rows"].get(k, 0) if state else 0) + v
+                for k, v in shop.dirty_counts.items()}
     meta = {
-        "version": _STATE_VERSION,
-        "source": source,
-        "schema": schema,
-        "fmt": fmt,
-        "seed": seed if state is None else state["seed"],
-        "start_day": shop.start_day.isoformat(),
-        "last_day": last_day.isoformat(),
-        "next_ids": shop.next_ids,
+        "version": _STATE_VERSION, "source": source, "schema": schema, "fmt": opts.fmt,
+        "seed": opts.seed, "scale": opts.scale, "dirty": opts.dirty,
+        "start_day": shop.start_day.isoformat(), "last_day": last.isoformat(),
+        "next_ids": shop.next_ids, "dirty_rows": injected, "warmup": warmup,
+        "full_load": state["full_load"] if state else full_load,
+        "segments": [[s.sim_from, s.sim_to, s.land_from, s.land_to] for s in timeline.segments],
+        "landed_to": seg.land_to if seg else load_ts if state is None else state["landed_to"],
     }
     _save_state(fs, base, source, shop, meta)
     return SimulationSummary(
-        source=source, schema=schema, landing=landing, fmt=fmt, days=days,
-        first_day=first if days else None, last_day=last if days else None, full_load=full_load,
-        files_written=files, rows=rows, dirty_rows={k: v for k, v in shop.dirty_counts.items()},
-        files=list(writer.files), seconds=time.monotonic() - started,
+        source=source, schema=schema, landing=landing, fmt=opts.fmt, days=days,
+        first_day=first if days else None, last_day=last if days else None,
+        full_load=state is None and full_load, files_written=files, rows=rows,
+        dirty_rows=dict(shop.dirty_counts), files=list(writer.files),
+        seconds=time.monotonic() - started,
+        landed_from=_datetime_of(seg.land_from) if seg else None,
+        landed_to=_datetime_of(seg.land_to) if seg else None, pace=_pace(seg) if seg else "",
     )
