@@ -87,31 +87,13 @@ def _top_products(spark, settings: Settings, source: str, say) -> None:
     say(_table(rows, ["product_id", "name", "category", "units", "revenue"]))
 
 
-def _quality(spark, settings: Settings, source, say) -> dict[str, dict[str, int]]:
+def _quality(settings: Settings, source, say) -> dict[str, dict[str, int]]:
     """Print the rows quarantined per table and rule; return {table: {rule: rows}}."""
-    from lake_assets.keys import table_path
-    from lake_assets.lib import delta
+    from lake_assets.lib import quality
 
-    say(f"\nquality of silver/{source.name} (rows quarantined by rule):")
-    lines, quarantined = [], {}
-    for table in source.tables:
-        qpath = table_path(settings.lake_root, "silver", source.name, f"{table.name}_quarantine")
-        spath = table_path(settings.lake_root, "silver", source.name, table.name)
-        if not delta.exists(spath):
-            continue
-        kept = delta.read(spark, spath).count()
-        by_rule = {}
-        if delta.exists(qpath):
-            counts = delta.read(spark, qpath).groupBy("_rule").count().collect()
-            by_rule = {r[0]: r[1] for r in counts}
-        quarantined[table.name] = by_rule
-        bad = sum(by_rule.values())
-        rate = bad / (kept + bad) if kept + bad else 0.0
-        rules = ", ".join(f"{k}={v}" for k, v in sorted(by_rule.items())) or "-"
-        lines.append({"table": table.name, "rows": kept + bad, "quarantined": bad,
-                      "rate": f"{rate:.2%}", "by rule": rules})
-    say(_table(lines, ["table", "rows", "quarantined", "rate", "by rule"]))
-    return quarantined
+    tables = quality.of_source(settings.lake_root, source)
+    say("\n" + "\n".join(quality.lines(source.name, tables)))
+    return {t.table: t.by_rule for t in tables}
 
 
 def report(settings: Settings, say) -> None:
@@ -129,7 +111,7 @@ def report(settings: Settings, say) -> None:
             _daily_sales(spark, settings, source.name, say)
         if "product_daily_sales" in gold:
             _top_products(spark, settings, source.name, say)
-        quarantined = _quality(spark, settings, source, say)
+        quarantined = _quality(settings, source, say)
         try:
             landed = history(settings.landing, source.name)
         except SimulationError:
@@ -311,7 +293,7 @@ def demo(settings: Settings, args, say) -> int:
     settings = _catalog_for(settings, home, _land(settings, args, say), say)
     defs = build_definitions(settings)
     with dg.DagsterInstance.get() as instance:
-        result = sync(settings, defs, load_catalog(settings.sources), instance, say)
+        result = sync(settings, defs, load_catalog(settings.sources), instance, say, quality=False)
     report(settings, say)
     for f in result.failures:
         print(f"FAILED {f}", file=sys.stderr, flush=True)
