@@ -42,6 +42,13 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "databricks (default: $LAKE_DEPLOYMENT, else local)")
 
 
+def _command(sub, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand with the options every command takes."""
+    p = sub.add_parser(name, help=summary, description=description, formatter_class=_Help)
+    _common(p)
+    return p
+
+
 def _history_options(p: argparse.ArgumentParser, new: bool) -> None:
     """The simulator's options. `new`: the command starts a history (demo), so they have the
     new history's defaults; else they default to the landed history's own."""
@@ -68,32 +75,26 @@ def _history_options(p: argparse.ArgumentParser, new: bool) -> None:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lake-assets", description=__doc__, formatter_class=_Help)
     sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("sync", help="process everything landed and not yet in the lake",
-                       description="Process everything landed and not yet in the lake: raw "
-                                   "partitions, then bronze, silver, gold, with every asset check.",
-                       formatter_class=_Help)
-    _common(s)
-    s = sub.add_parser("simulate", help="land N more days of demo shop CDC files",
-                       description="Land N more simulated days of the demo source shop as AWS DMS "
-                                   "files, going on with the landed history (a new one if there "
-                                   "is none). The new days fill the time from the history's end "
-                                   "up to now, however short: no file is ever dated in the future.",
-                       formatter_class=_Help)
-    _common(s)
-    s.add_argument("--days", type=_positive, default=1, metavar="N",
-                   help="simulated days to land (any number, any time)")
-    _history_options(s, new=False)
-    s = sub.add_parser("demo", help="land the shop's history, sync the lake, show gold",
-                       description="On a landing zone with no history: land the demo source "
-                                   "shop's history from the catalog's start_date up to now. Then "
-                                   "(also when history has landed) sync the lake and show the "
-                                   "gold KPIs, the quality results and the `dagster dev` command.",
-                       formatter_class=_Help)
-    _common(s)
-    s.add_argument("--days", type=_positive, default=21, metavar="N",
-                   help="simulated days of a new history, spread from the catalog's start_date "
-                        "up to now; ignored once history has landed")
-    _history_options(s, new=True)
+    _command(sub, "sync", "process everything landed and not yet in the lake",
+             "Process everything landed and not yet in the lake: raw partitions, then bronze, "
+             "silver, gold, with every asset check.")
+    simulators = (
+        ("simulate", "land N more days of demo shop CDC files",
+         "Land N more simulated days of the demo source shop as AWS DMS files, going on with the "
+         "landed history (a new one if there is none). The new days fill the time from the "
+         "history's end up to now, however short: no file is ever dated in the future.",
+         1, "simulated days to land (any number, any time)"),
+        ("demo", "land the shop's history, sync the lake, show gold",
+         "On a landing zone with no history: land the demo source shop's history from the "
+         "catalog's start_date up to now. Then (also when history has landed) sync the lake and "
+         "show the gold KPIs, the quality results and the `dagster dev` command.",
+         21, "simulated days of a new history, spread from the catalog's start_date up to now; "
+             "ignored once history has landed"),
+    )
+    for name, summary, description, days, days_help in simulators:
+        s = _command(sub, name, summary, description)
+        s.add_argument("--days", type=_positive, default=days, metavar="N", help=days_help)
+        _history_options(s, new=name == "demo")
     return p
 
 

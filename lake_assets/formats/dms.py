@@ -44,20 +44,12 @@ class DmsFormat(LandingFormat):
         if _skipped(rel):
             return None
         name = rel.rsplit("/", 1)[-1]
+        found = dict(path=path, rel=rel, name=name, size=size, mtime_ns=mtime_ns)
         m = _LOAD.match(name)
         if m:
             counter = int(m.group(1), 16)
-            return LandedFile(
-                path=path,
-                rel=rel,
-                name=name,
-                is_full_load=True,
-                order_key=f"L{counter:017X}",
-                partition_date=source.start_date,
-                name_time=None,
-                size=size,
-                mtime_ns=mtime_ns,
-            )
+            return LandedFile(**found, is_full_load=True, order_key=f"L{counter:017X}",
+                              partition_date=source.start_date, name_time=None)
         m = _CDC.match(name)
         if m:
             day, hms, frac = m.group(1), m.group(2), m.group(3)
@@ -68,19 +60,11 @@ class DmsFormat(LandingFormat):
             except ValueError:
                 raise LandedFileError(f"{path}: the name is not a valid DMS time") from None
             when = when.replace(microsecond=int(frac.ljust(6, "0")))
-            return LandedFile(
-                path=path,
-                rel=rel,
-                name=name,
-                is_full_load=False,
-                # frac padded to 4 digits so 3- and 4-digit names compare by time; the name
-                # itself breaks a tie between `...123` and `...1230`.
-                order_key=f"C{day}{hms}{frac.ljust(4, '0')}{len(frac)}",
-                partition_date=max(when.date(), source.start_date),
-                name_time=when,
-                size=size,
-                mtime_ns=mtime_ns,
-            )
+            # frac padded to 4 digits so 3- and 4-digit names compare by time; the name itself
+            # breaks a tie between `...123` and `...1230`.
+            order_key = f"C{day}{hms}{frac.ljust(4, '0')}{len(frac)}"
+            return LandedFile(**found, is_full_load=False, order_key=order_key,
+                              partition_date=max(when.date(), source.start_date), name_time=when)
         raise LandedFileError(
             f"{path}: not an AWS DMS file name "
             "(expected LOAD<8 hex>.parquet|csv or yyyyMMdd-HHmmssfff.parquet|csv)"
