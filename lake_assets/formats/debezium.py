@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import pyarrow as pa
@@ -35,7 +35,7 @@ from lake_assets.lib.storage import FileInfo
 
 _NAME = re.compile(r"^(?P<topic>.+)\+(?P<partition>\d{1,10})\+(?P<offset>\d{1,19})\.json(\.gz)?$")
 _OPS = {"r": "I", "c": "I", "u": "U", "d": "D", "t": "T"}
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
 _HEAD_LINES = 1000  # lines read, at most, to find a file's first event (its raw day)
 _HEAD_CHUNK = 1 << 16
@@ -129,11 +129,17 @@ def _record_value(line: bytes) -> tuple[dict, dict | None] | None:
     return value, None
 
 
-def _row_fields(envelope: Any) -> dict:
-    """{column: its Kafka Connect schema}, from the envelope schema's `after` (or `before`)."""
+def _row_fields(envelope: Any) -> dict[str, tuple[Decode, pa.DataType]]:
+    """{column: its decoder and type}, from the envelope schema's `after` (or `before`)."""
     fields = {f.get("field"): f for f in (envelope or {}).get("fields") or ()}
     image = fields.get("after") or fields.get("before") or {}
-    return {f["field"]: f for f in image.get("fields") or ()}
+    # Every line repeats its schema: its text is what finds the decoders made for it before.
+    return _decoders(json.dumps(image.get("fields") or [], sort_keys=True))
+
+
+@lru_cache(maxsize=256)
+def _decoders(fields_json: str) -> dict[str, tuple[Decode, pa.DataType]]:
+    return {f["field"]: _decoder(f) for f in json.loads(fields_json)}
 
 
 @dataclasses.dataclass
@@ -154,6 +160,7 @@ class _Events:
         self.pos: list[int] = []
 
     def add(self, pos: int, record: tuple[dict, dict | None] | None) -> None:
+        """One line's event (None: a line of no change), its columns decoded."""
         if record is None:
             return
         event, schema = record
@@ -187,7 +194,7 @@ class _Events:
         if col is None:
             col = self.columns[name] = _Column([None] * len(self.ops), None)
         if schema is not None and name in schema and name not in self.declared:
-            col.type = _wider(name, col.type, _logical(_key(schema[name]))[1])
+            col.type = _wider(name, col.type, schema[name][1])
         return col
 
     def _decode(self, name: str, raw: Any, schema: dict | None) -> Any:
@@ -195,10 +202,11 @@ class _Events:
             return None
         try:
             if schema is not None and name in schema:
-                return _logical(_key(schema[name]))[0](raw)
+                return schema[name][0](raw)
             return _by_declared(self.declared.get(name))(raw)
         except (ValueError, TypeError, ArithmeticError) as e:
-            raise DebeziumEventError(f"column {name!r}: {raw!r} cannot be read: {e}") from None
+            shown = repr(raw) if len(repr(raw)) <= 60 else repr(raw)[:57] + "..."
+            raise DebeziumEventError(f"column {name!r}: {shown} cannot be read: {e}") from None
 
     def rows(self, file: LandedFile) -> pa.Table:
         columns = {}
@@ -244,18 +252,6 @@ def _wider(name: str, have: pa.DataType | None, new: pa.DataType) -> pa.DataType
 
 
 # -- values by their Kafka Connect schema ---------------------------------------------------
-
-
-def _key(field: dict) -> str:
-    # Schemas are dicts read afresh per line: their JSON text is what caches one decoder.
-    return json.dumps({k: v for k, v in field.items() if k not in ("field", "doc", "default")},
-                      sort_keys=True)
-
-
-@lru_cache(maxsize=4096)
-def _logical(key: str) -> tuple[Decode, pa.DataType]:
-    """The decoder and Arrow type of a value of one Kafka Connect schema (as `_key` text)."""
-    return _decoder(json.loads(key))
 
 
 def _decoder(field: dict) -> tuple[Decode, pa.DataType]:
@@ -365,7 +361,7 @@ _PRIMITIVE: dict[str, tuple[Decode, pa.DataType]] = {
 _PLAIN_DECIMAL = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)$")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _by_declared(target: pa.DataType | None) -> Decode:
     if target is None:
         return lambda v: _json_text(v) if isinstance(v, (dict, list)) else v
