@@ -312,8 +312,13 @@ def _parse(columns: str, *events, wrapped_schema=None):
     from lake_assets import formats
     from lake_assets.formats.base import LandedFile
 
-    text = CATALOG.replace(CATALOG[CATALOG.index("        columns:"):CATALOG.index("  - name: my")],
-                           f"        columns: {columns}\n")
+    text = f"""
+sources:
+  - name: pg
+    format: debezium
+    start_date: "2024-01-01"
+    tables: [{{name: accounts, schema: public, primary_key: [id], columns: {columns}}}]
+"""
     source = parse_catalog(text).source("pg")
     file = LandedFile("f.json", "f.json", "f.json", False, "P", source.start_date, None)
     if wrapped_schema is not None:
