@@ -41,6 +41,7 @@ _DECIMAL = re.compile(r"^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _NAME = re.compile(rf"^{_IDENT}$")
 _USER_FORMAT = re.compile(rf"^{_IDENT}(\.{_IDENT})*:{_IDENT}$")
+_KAFKA_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")  # the characters Kafka allows
 # silver/<source>/<table>_quarantine (defs/silver/assets.quarantine_name) is a table too.
 _QUARANTINE_SUFFIX = "_quarantine"
 _BLANK = (None, "", [], {})
@@ -256,6 +257,8 @@ class Table(_OfSource):
     column_descriptions: tuple[tuple[str, str], ...] = ()
     freshness_hours: float = Field(DEFAULT_FRESHNESS_HOURS, gt=0)
     silver: Silver = Silver()
+    # format debezium: the Kafka topic of the table's change events (formats/debezium.py).
+    topic: str | None = None
 
     @classmethod
     def _prepare(cls, data: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
@@ -292,6 +295,13 @@ class Table(_OfSource):
             except ValueError as e:
                 raise _problem(f"column {name!r}: {e}") from None
         return tuple(columns)
+
+    @field_validator("topic")
+    @classmethod
+    def _kafka_topic(cls, value: str | None) -> str | None:
+        if value is not None and not _KAFKA_TOPIC.match(value):
+            raise _problem(f"topic {value!r} is not a Kafka topic name (letters, digits, . _ -)")
+        return value
 
     @property
     def schema(self) -> str:  # type: ignore[override]
@@ -511,6 +521,9 @@ def _unique(names: Iterable[str], where: str, what: str) -> None:
 
 
 def _check_table(source: Source, table: Table, where: str) -> None:
+    # Unused, a topic would be silently ignored; a format of one's own may read it.
+    if table.topic is not None and source.format in FORMATS and source.format != "debezium":
+        raise CatalogError(f"{where}: 'topic' is for format debezium, not {source.format!r}")
     missing = [c for c in table.primary_key if c not in table.column_types]
     if table.columns and missing:
         raise CatalogError(f"{where}: primary key column(s) {missing} are not among its columns")

@@ -23,7 +23,10 @@ __all__ = [
 ]
 
 # A later format is one module here and one line below; nothing else changes.
-BUILT_IN = {"dms": "lake_assets.formats.dms:DmsFormat"}
+BUILT_IN = {
+    "dms": "lake_assets.formats.dms:DmsFormat",
+    "debezium": "lake_assets.formats.debezium:DebeziumFormat",
+}
 
 
 class UnknownFormatError(LookupError):

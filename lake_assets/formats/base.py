@@ -14,7 +14,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lake_assets.lib import storage
 
@@ -40,6 +42,9 @@ class LandedFile:
     name_time: dt.datetime | None  # the time in a file's name (UTC), where the name has one
     size: int = 0
     mtime_ns: int = 0
+    # True where the file's position in `order_key` orders its changes and commit times need
+    # not (a Kafka partition: by offset); `_seq` then leaves commit times out.
+    ordered_by_file: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,39 @@ class FileChanges:
 
 def digest_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:32]
+
+
+def is_bookkeeping(rel: str) -> bool:
+    """Hidden files and `_`-prefixed folders or files: a tool's own, not change data."""
+    return any(part.startswith(("_", ".")) for part in rel.split("/"))
+
+
+def check_column_name(file: LandedFile, name: str) -> None:
+    if name.startswith("_"):
+        raise LandedFileError(
+            f"{file.path}: column {name!r} starts with '_', which the lake reserves"
+        )
+
+
+def change_rows(
+    file: LandedFile,
+    table: Table,
+    columns: dict[str, pa.Array | pa.ChunkedArray],
+    op: pa.Array | pa.ChunkedArray,
+    commit: pa.Array | pa.ChunkedArray,
+    pos: pa.Array | None = None,
+) -> pa.Table:
+    """What `parse` returns: the source columns, then `_op`, `_commit_ts` and `_file_pos` (the
+    row's index in the file unless given). A truncate has no key, so a file of truncates alone
+    may lack the key columns."""
+    missing = [k for k in table.primary_key if k not in columns]
+    if missing and pc.any(pc.not_equal(pc.fill_null(op, ""), "T")).as_py():
+        raise LandedFileError(
+            f"{file.path}: primary key column(s) {missing} of table {table.name!r} missing"
+        )
+    if pos is None:
+        pos = pa.array(np.arange(len(op), dtype=np.int64))
+    return pa.table({**columns, "_op": op, "_commit_ts": commit, "_file_pos": pos})
 
 
 class LandingFormat(ABC):

@@ -9,25 +9,26 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from lake_assets.catalog import Source, Table
-from lake_assets.formats.base import LandedFile, LandedFileError, LandingFormat
+from lake_assets.formats.base import (
+    LandedFile,
+    LandedFileError,
+    LandingFormat,
+    change_rows,
+    check_column_name,
+    is_bookkeeping,
+)
 from lake_assets.lib import types as T
 from lake_assets.lib.storage import FileInfo
 
 _LOAD = re.compile(r"^LOAD([0-9A-Fa-f]{8})\.(parquet|csv)$")
 _CDC = re.compile(r"^(\d{8})-(\d{6})(\d{3,4})\.(parquet|csv)$")
 _MAX_CSV_FIELDS = 4096
-
-
-def _skipped(rel: str) -> bool:
-    # Folders and files that are not change data: hidden files, `_`-prefixed bookkeeping.
-    return any(part.startswith(("_", ".")) for part in rel.split("/"))
 
 
 class DmsFormat(LandingFormat):
@@ -41,7 +42,7 @@ class DmsFormat(LandingFormat):
     def landed_file(
         self, source: Source, path: str, rel: str, size: int = 0, mtime_ns: int = 0
     ) -> LandedFile | None:
-        if _skipped(rel):
+        if is_bookkeeping(rel):
             return None
         name = rel.rsplit("/", 1)[-1]
         found = dict(path=path, rel=rel, name=name, size=size, mtime_ns=mtime_ns)
@@ -173,10 +174,7 @@ class DmsFormat(LandingFormat):
         for name in names:
             if name == "Op" or name == ts_col:
                 continue
-            if name.startswith("_"):
-                raise LandedFileError(
-                    f"{file.path}: column {name!r} starts with '_', which the lake reserves"
-                )
+            check_column_name(file, name)
             arr = data.column(name)
             try:
                 if name in declared:
@@ -193,13 +191,4 @@ class DmsFormat(LandingFormat):
                 raise LandedFileError(f"{file.path}: column {name!r}: {e}") from None
             cols.append(arr)
             fields.append(name)
-        missing_keys = [k for k in table.primary_key if k not in fields]
-        if missing_keys:
-            raise LandedFileError(
-                f"{file.path}: primary key column(s) {missing_keys} of table {table.name!r} missing"
-            )
-        out = pa.table(cols, names=fields) if cols else pa.table({})
-        out = out.append_column("_op", op) if out.num_columns else pa.table({"_op": op})
-        out = out.append_column("_commit_ts", commit)
-        out = out.append_column("_file_pos", pa.array(np.arange(n, dtype=np.int64)))
-        return out
+        return change_rows(file, table, dict(zip(fields, cols)), op, commit)

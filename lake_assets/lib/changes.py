@@ -20,7 +20,8 @@ __all__ = [
 ]
 
 # _seq = kind | commit micros | file order key | position: its lexical order is the order in
-# which changes happened (full load first, then commit time, then file, then position).
+# which changes happened (full load first, then commit time, then file, then position). A
+# file `ordered_by_file` (a Kafka partition's) counts as having no commit time: by file alone.
 _MICROS_OFFSET = 10**17  # keeps pre-1970 instants positive so padding sorts them right
 # What raw adds to a format's rows. `_file_size` and `_file_digest` say which landed files raw
 # holds, in the same commit as their rows; bronze does not carry them (lib/cdc.py RAW_ONLY).
@@ -33,6 +34,8 @@ def add_order_columns(rows: pa.Table, file: LandedFile) -> pa.Table:
     n = rows.num_rows
     kind = "0" if file.is_full_load else "1"
     ts = rows.column("_commit_ts")
+    if file.ordered_by_file:
+        ts = pa.nulls(n, ts.type)
     micros = pc.add(
         pc.fill_null(pc.cast(pc.cast(ts, pa.timestamp("us")), pa.int64()), 0), _MICROS_OFFSET
     )
