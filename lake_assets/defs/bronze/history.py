@@ -108,7 +108,8 @@ def current_diff(history: DataFrame, bronze: DataFrame) -> tuple[int, int]:
 def misordered(history: DataFrame, keys: list[str]) -> int:
     """Versions that end before they start, overlap the key's next version, share its start, or
     whose `_is_current` is not `_valid_to IS NULL`."""
-    order = Window.partitionBy(*[quote(k) for k in keys]).orderBy(F.col("_valid_from").asc_nulls_first())
+    order = Window.partitionBy(*[quote(k) for k in keys]) \
+        .orderBy(F.col("_valid_from").asc_nulls_first())
     nxt = history.withColumn("_next_from", F.lead("_valid_from").over(order)) \
         .withColumn("_has_next", F.lead(F.lit(1)).over(order).isNotNull())
     bad = (
@@ -129,7 +130,8 @@ def history_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinitio
     @dg.asset_check(asset=key, name="current_versions_match_bronze", blocking=True,
                     additional_deps=[bronze_key],
                     description="The current versions are bronze's rows: same keys, same values.")
-    def current_versions_match_bronze(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
+    def current_versions_match_bronze(spark: SparkResource,
+                                      lake: LakeResource) -> dg.AssetCheckResult:
         hpath = lake.table("bronze", source.name, history_name(table))
         bpath = lake.table("bronze", source.name, table.name)
         if not delta.exists(hpath) or not delta.exists(bpath):
