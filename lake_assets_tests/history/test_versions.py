@@ -156,3 +156,17 @@ def test_checks_fail_when_versions_overlap(lake):
         {"_valid_to": "TIMESTAMP '2024-01-02 00:00:25+00:00'"}, predicate="v = 'a'")
     result = lake.sync()
     assert any("versions_do_not_overlap" in f for f in result.failures), result.failures
+
+
+def test_a_run_recomputes_only_the_keys_its_batch_touches(lake):
+    import dagster as dg
+
+    land(lake, 10, [c("I", 10, 1, "a"), c("I", 10, 2, "x"), c("I", 10, 3, "p")])
+    synced(lake)
+    # Named a day later (its own raw partition), a change of key 1 from between.
+    write_cdc(lake.landing, SRC, SCHEMA, "t", at(10).replace(day=3), [c("U", 20, 1, "b")], ROW)
+    assert synced(lake) == [v(row(1, "a"), 10, 20), v(row(1, "b"), 20, None),
+                            v(row(2, "x"), 10, None), v(row(3, "p"), 10, None)]
+    event = lake.instance.get_latest_materialization_event(dg.AssetKey(["bronze", SRC, "t_history"]))
+    meta = event.asset_materialization.metadata
+    assert (meta["keys_recomputed"].value, meta["versions_written"].value) == (1, 2)
