@@ -155,9 +155,9 @@ def truncated_at(truncates: str | None) -> str | None:
 
 def _apply_truncate(spark: SparkSession, changes: DataFrame, bronze: str,
                     truncates: str | None, name: str) -> str | None:
-    """Apply the batch's last truncate, when newer than the last one applied: a delete of every
-    row of bronze whose change comes before it. The `_seq` of the last truncate, which changes
-    must be newer than to apply (None: never truncated)."""
+    """Apply the batch's last truncate when it is newer than the last one applied: delete every
+    row of bronze whose change comes before it. Returns the `_seq` of the table's last truncate
+    (None: never truncated): only changes after it apply."""
     recorded = truncated_at(truncates)
     found = changes.where("_op = 'T'").select("_seq", "_commit_ts").orderBy(F.col("_seq").desc())
     last = found.limit(1).collect()

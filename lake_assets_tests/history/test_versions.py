@@ -170,3 +170,14 @@ def test_a_run_recomputes_only_the_keys_its_batch_touches(lake):
     event = lake.instance.get_latest_materialization_event(dg.AssetKey(["bronze", SRC, "t_history"]))
     meta = event.asset_materialization.metadata
     assert (meta["keys_recomputed"].value, meta["versions_written"].value) == (1, 2)
+
+
+WIDER = pa.schema([*ROW, ("w", pa.int64())])
+
+
+def test_a_column_added_at_the_source_appears_null_in_older_versions(lake):
+    land(lake, 10, [c("I", 10, 1, "a")])
+    synced(lake)
+    land(lake, 20, [{**c("U", 20, 1, "a"), "w": 7}], WIDER)
+    assert synced(lake) == [{**v(row(1, "a"), 10, 20), "w": None},
+                            {**v(row(1, "a"), 20, None), "w": 7}]
