@@ -149,6 +149,10 @@ def _has_truncate(changes: DataFrame) -> bool:
     return changes.where("_op = 'T'").limit(1).count() > 0
 
 
+def _touched_keys(changes: DataFrame, keys: tuple[str, ...]) -> DataFrame:
+    return changes.where("_op <> 'T'").select(*[quote(k) for k in keys]).distinct()
+
+
 def _scope(spark: SparkSession, batch: ChangeBatch, keys: tuple[str, ...]) -> DataFrame:
     """All of raw's changes of the keys the batch touches, and raw's truncates. A truncate in
     the batch touches every key."""
@@ -156,7 +160,7 @@ def _scope(spark: SparkSession, batch: ChangeBatch, keys: tuple[str, ...]) -> Da
     changes = batch.frame(spark)
     if batch.days is None or _has_truncate(changes):
         return raw
-    touched = changes.where("_op <> 'T'").select(*[quote(k) for k in keys]).distinct()
+    touched = _touched_keys(changes, keys)
     return raw.join(touched, on=list(keys), how="left_semi").unionByName(raw.where("_op = 'T'"))
 
 
@@ -194,10 +198,6 @@ def _merge_sql(path: str, view: str, keys: tuple[str, ...], columns: list[str]) 
         WHEN NOT MATCHED AND NOT s.{_DROP} THEN INSERT ({cols}) VALUES ({vals})"""
 
 
-def _touched_keys(scope: DataFrame, keys: tuple[str, ...]) -> DataFrame:
-    return scope.where("_op <> 'T'").select(*[quote(k) for k in keys]).distinct()
-
-
 def apply_history(spark: SparkSession, batch: ChangeBatch, *, path: str, batch_path: str,
                   spec: Spec, name: str) -> HistoryStats:
     """Recompute the history of the keys the batch touches, in one commit; then record
@@ -220,17 +220,17 @@ def _replace_versions(spark: SparkSession, scope: DataFrame, path: str, batch_pa
                       spec: Spec) -> HistoryStats:
     table = delta.schema_of(spark, path)
     new = delta.conform_to(versions(scope, spec), table)
-    # Materialized once: the MERGE reads its source more than once, and each read of a window
-    # plan would compute the fold again.
     touched = _touched_keys(scope, spec.keys)
     source = _merge_source(spark, new, path, touched, spec.keys)
+    # Materialized once: the MERGE reads its source more than once, and each read of a window
+    # plan would compute the fold again.
     source.write.format("delta").mode("overwrite").option("overwriteSchema", "true") \
         .save(storage.engine_path(batch_path))
     staged = delta.read(spark, batch_path)
     n_keys = touched.count()
     n_versions = staged.where(f"NOT {_DROP}").count()
-    if staged.limit(1).count() == 0:
-        return HistoryStats(n_keys, 0)
+    if n_versions == 0 and staged.limit(1).count() == 0:
+        return HistoryStats(n_keys, 0)  # nothing to write: no commit
     view = f"_lake_history_{abs(hash((path, batch_path))) % 10**9}"
     staged.createOrReplaceTempView(view)
     try:
