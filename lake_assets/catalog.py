@@ -44,6 +44,8 @@ _USER_FORMAT = re.compile(rf"^{_IDENT}(\.{_IDENT})*:{_IDENT}$")
 _KAFKA_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")  # the characters Kafka allows
 # silver/<source>/<table>_quarantine (defs/silver/assets.quarantine_name) is a table too.
 _QUARANTINE_SUFFIX = "_quarantine"
+# bronze/<source>/<table>_history (CONTRACT.md, "History").
+HISTORY_SUFFIX = "_history"
 _BLANK = (None, "", [], {})
 
 
@@ -243,6 +245,29 @@ class Silver(_Entry):
     max_quarantine_rate: float = 0.05
 
 
+class History(_Entry):
+    """A table's history (`history: true` or `history: {except: [...]}`): the columns in `except`
+    change in place and open no version (CONTRACT.md, "History")."""
+
+    untracked: tuple[str, ...] = Field((), alias="except")
+
+    @field_validator("untracked", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        value = [value] if isinstance(value, str) else value
+        for name in value if isinstance(value, list) else ():
+            if not isinstance(name, str) or not _NAME.match(name):
+                raise _problem(f"except {name!r} is not a valid name (letters, digits, _)")
+        return value
+
+
+def _history(value: Any) -> Any:
+    # `history: true` is history with every column tracked; false (or absent) is none.
+    if value is True:
+        return {}
+    return None if value is False else value
+
+
 class Table(_OfSource):
     _blank_is_absent = frozenset({"name", "schema", "primary_key", "columns", "silver"})
 
@@ -259,6 +284,7 @@ class Table(_OfSource):
     silver: Silver = Silver()
     # format debezium: the Kafka topic of the table's change events (formats/debezium.py).
     topic: str | None = None
+    history: Annotated[History | None, BeforeValidator(_history)] = None
 
     @classmethod
     def _prepare(cls, data: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
@@ -468,7 +494,7 @@ class Catalog(_Entry):
 # The keys whose list items are entries, and what to call an item; and the nested mappings.
 _ENTRY_LISTS = {"sources": "source", "tables": "table", "rules": "rule", "models": "model",
                 "checks": "check"}
-_SECTIONS = ("silver", "references", "chart")
+_SECTIONS = ("silver", "references", "chart", "history")
 # Pydantic's wording where it is not the catalog's.
 _PHRASES = {
     "bool_type": "must be true or false", "bool_parsing": "must be true or false",
@@ -528,12 +554,28 @@ def _check_table(source: Source, table: Table, where: str) -> None:
     if table.columns and missing:
         raise CatalogError(f"{where}: primary key column(s) {missing} are not among its columns")
     _unique((r.name for r in table.rules), where, "rule")
+    _check_history(source, table, where)
     names = {t.name for t in source.tables}
     for r in table.rules:
         if r.references and r.references[0] not in names:
             raise CatalogError(
                 f"{where} silver rule {r.name!r}: references unknown table {r.references[0]!r}"
             )
+
+
+def _check_history(source: Source, table: Table, where: str) -> None:
+    if table.history is None:
+        return
+    keyed = [c for c in table.history.untracked if c in table.primary_key]
+    if keyed:
+        raise CatalogError(f"{where} history: except {keyed} are primary key columns")
+    unknown = [c for c in table.history.untracked if c not in table.column_types]
+    if table.columns and unknown:
+        raise CatalogError(f"{where} history: except {unknown} are not among its columns")
+    # bronze/<source>/<table>_history is a table of the bronze layer too.
+    if any(t.name == table.name + HISTORY_SUFFIX for t in source.tables):
+        raise CatalogError(f"{where}: its history would overwrite bronze/{source.name}/"
+                           f"{table.name}{HISTORY_SUFFIX}")
 
 
 def _check_model(source: Source, model: Model, where: str) -> None:

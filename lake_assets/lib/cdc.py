@@ -123,18 +123,60 @@ def legacy_watermark(path: str) -> int | None:
 
 
 def fresh_changes(spark: SparkSession, changes: DataFrame, tombstones: str,
-                  keys: tuple[str, ...]) -> DataFrame:
-    """The newest change of each key, where not older than the key's tombstone. A change equal to
-    its tombstone is the delete that wrote it: kept, so that a run whose tombstones committed and
-    whose bronze commit did not (a killed run) applies the delete to bronze when run again."""
+                  keys: tuple[str, ...], after: str | None = None) -> DataFrame:
+    """The newest change of each key, where not older than the key's tombstone, nor than the
+    table's last truncate (`after`, its `_seq`). A change equal to its tombstone is the delete
+    that wrote it: kept, so that a run whose tombstones committed and whose bronze commit did
+    not (a killed run) applies the delete to bronze when run again."""
     # Only what the MERGEs use travels through the window: not the raw-only bookkeeping.
     changes = changes.select(*[quote(c) for c in changes.columns
                                if c not in RAW_ONLY or c == "_op"])
+    changes = changes.where("_op <> 'T'")
+    if after is not None:
+        changes = changes.where(F.col("_seq") > after)
     latest = latest_per_key(changes, keys).alias("s")
     tomb = delta.read(spark, tombstones).alias("t")
     return latest.join(tomb, on=[latest[k] == tomb[k] for k in keys], how="left").where(
         "t._seq IS NULL OR s._seq >= t._seq"
     ).select("s.*")
+
+
+class TruncateError(ValueError):
+    """A batch holds a truncate where the caller keeps no record of truncates."""
+
+
+def truncated_at(truncates: str | None) -> str | None:
+    """The `_seq` of the last truncate applied to the table (None: never truncated)."""
+    if truncates is None or not delta.exists(truncates):
+        return None
+    rows = delta.query(truncates, "SELECT max(_seq) FROM t")
+    return rows[0][0] if rows else None
+
+
+def _apply_truncate(spark: SparkSession, changes: DataFrame, bronze: str,
+                    truncates: str | None, name: str) -> str | None:
+    """Apply the batch's last truncate when it is newer than the last one applied: delete every
+    row of bronze whose change comes before it. Returns the `_seq` of the table's last truncate
+    (None: never truncated): only changes after it apply."""
+    recorded = truncated_at(truncates)
+    found = changes.where("_op = 'T'").select("_seq", "_commit_ts").orderBy(F.col("_seq").desc())
+    last = found.limit(1).collect()
+    if not last or (recorded is not None and last[0]["_seq"] <= recorded):
+        return recorded
+    if truncates is None:
+        raise TruncateError(f"table {name}: a truncate ({last[0]['_seq']}) with no record of them")
+    # Rows first, record last: a run killed between the two finds the truncate new again and
+    # deletes nothing more; one killed after applies the changes after it when run again.
+    cut = last[0]["_seq"]
+    target = storage.engine_path(bronze)
+    spark.sql(f"DELETE FROM delta.`{target}` WHERE _seq < {_literal(cut)}").collect()
+    spark.createDataFrame(last, found.schema).write.format("delta").mode("append") \
+        .save(storage.engine_path(truncates))
+    return cut
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def merges_in_process(embedded: bool, bronze: str) -> bool:
@@ -154,15 +196,18 @@ def apply_changes(
     name: str,
     embedded: bool,
     engine_txn: bool = False,
+    truncates: str | None = None,
 ) -> ApplyStats:
     """Apply a batch of raw changes to bronze and its tombstones, tombstones first: bronze's
     commit, the last, records `batch.raw_version` as bronze's watermark. `engine_txn`: the
-    engine records Delta's idempotent-write confs in its MERGE's commit."""
+    engine records Delta's idempotent-write confs in its MERGE's commit. `truncates`: the table
+    of the truncates applied (without it, a batch with a truncate is refused)."""
     changes = batch.frame(spark)
     ensure_tables(spark, bronze, tombstones, changes.schema, keys, name)
     bronze_schema = delta.schema_of(spark, bronze)
+    cut = _apply_truncate(spark, changes, bronze, truncates, name)
     stats = None
-    if merges_in_process(embedded, bronze):
+    if merges_in_process(embedded, bronze) and cut is None:
         staged = _stage_fresh(batch, tombstones, batch_path, keys, bronze)
         if staged is not None:
             stats = _merge_in_process(staged, bronze, tombstones, batch_path, bronze_schema, keys,
@@ -170,7 +215,7 @@ def apply_changes(
     if stats is None:
         txn_version = batch.raw_version if engine_txn else None
         stats = _merge_by_engine(spark, changes, bronze, tombstones, batch_path, bronze_schema,
-                                 keys, txn_version)
+                                 keys, txn_version, cut)
     if watermark(bronze) != batch.raw_version:
         # No commit of bronze carried it: the batch changed no row, or the engine cannot record it
         # (then a second commit, after the MERGE's: see docs/engine.md, "Watermarks").
@@ -213,12 +258,13 @@ def _merge_by_engine(
     bronze_schema: ST.StructType,
     keys: tuple[str, ...],
     txn_version: int | None,
+    cut: str | None = None,
 ) -> ApplyStats:
     """The engine's window, join and SQL MERGEs (every engine; the SQL every Delta engine reads)."""
     n_changes = changes.count()
     if n_changes == 0:
         return ApplyStats(0, 0)
-    fresh = delta.conform_to(fresh_changes(spark, changes, tombstones, keys), bronze_schema)
+    fresh = delta.conform_to(fresh_changes(spark, changes, tombstones, keys, cut), bronze_schema)
     # Materialize the deduplicated batch once: both MERGEs read it, and a MERGE fed from a
     # window-function plan recomputes it per pass (measured: ~2.6x slower at 5M rows).
     fresh.write.format("delta").mode("overwrite").option("overwriteSchema", "true") \

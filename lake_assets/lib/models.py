@@ -110,6 +110,7 @@ def _tables_of(catalog: Catalog) -> set[Ref]:
         for t in s.tables:
             out |= {Ref(layer, s.name, t.name) for layer in LAYERS if layer != "gold"}
             out.add(Ref("silver", s.name, f"{t.name}_quarantine"))
+            out |= {Ref("bronze", s.name, f"{t.name}_history")} if t.history else set()
         out |= {Ref(m.layer, s.name, m.name) for m in models_of(s)}
     return out
 

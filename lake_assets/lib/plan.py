@@ -15,10 +15,11 @@ import datetime as dt
 from collections import defaultdict
 
 from lake_assets import formats
-from lake_assets.catalog import Source, Table
+from lake_assets.catalog import HISTORY_SUFFIX, Source, Table
 from lake_assets.formats.base import LandedFile, LandedFileError, digest_of
 from lake_assets.lib.layout import state_path, table_path
 from lake_assets.lib import cdc, delta
+from lake_assets.lib import history as historylib
 from lake_assets.lib import raw as rawlib
 from lake_assets.lib.cdc import ChangeBatch
 
@@ -152,11 +153,23 @@ def bronze_batch(lake_root: str, source: str, table: str, log=None) -> ChangeBat
     New means: in raw partitions whose files changed since the raw version bronze last
     consumed. A partition re-written whole comes back whole; re-applying is a no-op.
     """
-    raw_path = table_path(lake_root, "raw", source, table)
+    return batch_since(table_path(lake_root, "raw", source, table),
+                       bronze_consumed(lake_root, source, table), log)
+
+
+def history_batch(lake_root: str, source: str, table: str, log=None) -> ChangeBatch | None:
+    """As bronze_batch, from the raw version the table's history consumed."""
+    path = table_path(lake_root, "bronze", source, table + HISTORY_SUFFIX)
+    mark = historylib.watermark(path) if delta.exists(path) else None
+    return batch_since(table_path(lake_root, "raw", source, table), mark, log)
+
+
+def batch_since(raw_path: str, mark: int | None, log=None) -> ChangeBatch | None:
+    """Raw's changes in the partitions changed since raw version `mark` (all of raw without
+    one, or with one raw is behind: rebuilt), up to raw's current version; None without raw."""
     now = delta.version(raw_path)
     if now is None:
         return None
-    mark = bronze_consumed(lake_root, source, table)
     if mark is None or mark > now:
         if log:
             log.info(f"no watermark: applying all of raw at version {now}")

@@ -1,9 +1,11 @@
-"""bronze: the current state of each source table. Assets and checks."""
+"""bronze: the current state of each source table, and the history of those that keep one.
+Assets and checks."""
 
 import dagster as dg
 
 
 def definitions(ctx) -> dg.Definitions:
-    from . import assets, checks
+    from . import assets, checks, history
 
-    return dg.Definitions(assets=assets.build(ctx.catalog), asset_checks=checks.build(ctx.catalog))
+    return dg.Definitions(assets=assets.build(ctx.catalog) + history.build(ctx.catalog),
+                          asset_checks=checks.build(ctx.catalog) + history.build_checks(ctx.catalog))

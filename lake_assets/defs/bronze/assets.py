@@ -49,6 +49,7 @@ def apply(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeRes
             tombstones=lake.state(source, table.name, "tombstones"), batch_path=batch_path,
             keys=tuple(table.primary_key), name=f"bronze/{source}/{table.name}",
             embedded=spark.embedded(), engine_txn=spark.records_app_transactions(),
+            truncates=lake.state(source, table.name, "truncates"),
         )
 
     try:
