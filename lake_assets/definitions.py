@@ -2,6 +2,12 @@
 
 Each layer module returns its own `dg.Definitions` from one LakeContext (settings and catalog,
 loaded once); they are merged here with the resources of the deployment.
+
+Building them changes nothing process-wide, with one documented exception: the `databricks`
+deployment silences the step launcher's own SupersessionWarning (defs/resources.py), which
+Dagster raises when the resource starts, in a run. The embedded engine sets its variables
+(RUST_LOG, MIMALLOC_PURGE_DELAY, AWS_* of the lake's endpoint) when it starts, not here
+(lib/engine.py).
 """
 
 from __future__ import annotations
