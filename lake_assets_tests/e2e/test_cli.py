@@ -52,7 +52,7 @@ def test_sync_with_a_bad_catalog_fails_with_one_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAKE_")}
     code, out, err = _run(["sync", "--lake-root", str(tmp_path / "lake"), "--sources", str(bad)], env, tmp_path)
     assert code == 2
-    assert err.strip() == (f"error: {bad}: source 'x': unknown format 'avro'; known formats: dms "
+    assert err.strip() == (f"error: {bad}: source 'x': unknown format 'avro'; known formats: dms, debezium "
                            "(a format of your own is package.module:ClassName)")
 
 
