@@ -84,6 +84,7 @@ def say(line: str = "") -> None:
 
 # -- memory --------------------------------------------------------------------------------
 
+
 def peak_rss_mb() -> float:
     """Peak RSS of this process (the in-process engine included) plus that of its children."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -122,6 +123,7 @@ def hwm_mb() -> float:
 
 # -- data ----------------------------------------------------------------------------------
 
+
 def make_rows(ids: np.ndarray, rng: np.random.Generator) -> pa.Table:
     """Rows of the table for the given ids: the key plus 8 columns of mixed types."""
     n = len(ids)
@@ -137,7 +139,9 @@ def make_rows(ids: np.ndarray, rng: np.random.Generator) -> pa.Table:
     score = pa.array(rng.random(n) * 100.0)
     active = pa.array(rng.random(n) < 0.5)
     base = int(dt.datetime(2023, 1, 1).timestamp()) * 10**6
-    updated = pa.array(base + rng.integers(0, 365 * 86400 * 10**6, n), pa.timestamp("us"))  # DMS: no zone
+    updated = pa.array(
+        base + rng.integers(0, 365 * 86400 * 10**6, n), pa.timestamp("us")
+    )  # DMS: no zone
     born = pa.array(rng.integers(0, 20000, n).astype(np.int32), pa.date32())
     return pa.table(
         {
@@ -160,7 +164,9 @@ def table_dir(landing: Path) -> Path:
     return d
 
 
-def write_full_load(landing: Path, n: int, rng: np.random.Generator, rows_per_file: int) -> np.ndarray:
+def write_full_load(
+    landing: Path, n: int, rng: np.random.Generator, rows_per_file: int
+) -> np.ndarray:
     """LOAD0000000k.parquet files of ids 1..n; returns each id's qty (index id-1)."""
     d = table_dir(landing)
     qty = np.empty(n, dtype=np.int64)
@@ -235,11 +241,16 @@ def expected_state(n: int, initial_qty: np.ndarray, batch: Batch) -> tuple[int, 
     live = batch.ops[last] != "D"
     touched_old = uniq[uniq <= n]
     rows = n - len(touched_old) + int(live.sum())
-    qty_sum = int(initial_qty.sum()) - int(initial_qty[touched_old - 1].sum()) + int(batch.qty[last][live].sum())
+    qty_sum = (
+        int(initial_qty.sum())
+        - int(initial_qty[touched_old - 1].sum())
+        + int(batch.qty[last][live].sum())
+    )
     return rows, qty_sum
 
 
 # -- the lake ------------------------------------------------------------------------------
+
 
 class Lake:
     def __init__(self, root: Path):
@@ -299,7 +310,15 @@ def raw_and_bronze(defs, checks: bool):
     import dagster as dg
 
     assets = [a for a in defs.assets if all(k.path[0] in LAYERS for k in a.keys)]
-    checks = [c for c in defs.asset_checks or [] if all(k.asset_key.path[0] in LAYERS for k in c.check_keys)] if checks else []
+    checks = (
+        [
+            c
+            for c in defs.asset_checks or []
+            if all(k.asset_key.path[0] in LAYERS for k in c.check_keys)
+        ]
+        if checks
+        else []
+    )
     return dg.Definitions(assets=assets, asset_checks=checks, resources=defs.resources)
 
 
@@ -352,6 +371,7 @@ def floor_seconds(files: list[str], out_dir: Path) -> tuple[float, float]:
 
 
 # -- phase breakdown -----------------------------------------------------------------------
+
 
 class Phases:
     """Wall time of each engine call and lake function, by the lake code line that made it.
@@ -466,34 +486,58 @@ class Phases:
         self.rss0.clear()
 
     def report(self, total: float, total_cpu: float) -> list[str]:
-        lines = [f"    {'wall':>8s}  {'share':>5s} {'cpu':>8s} {'RSS MB':>13s}  calls (RSS: at start > highest)"]
+        lines = [
+            f"    {'wall':>8s}  {'share':>5s} {'cpu':>8s} {'RSS MB':>13s}  calls (RSS: at start > highest)"
+        ]
         for key, secs in sorted(self.t.items(), key=lambda kv: -kv[1]):
             if secs < 0.01:
                 continue
-            lines.append(f"    {secs:7.2f}s {100 * secs / total:5.1f}% {self.c[key]:7.2f}s "
-                         f"{self.rss0.get(key, 0):6.0f}>{self.rss.get(key, 0):6.0f}  x{self.n[key]:<3d} {key}")
+            lines.append(
+                f"    {secs:7.2f}s {100 * secs / total:5.1f}% {self.c[key]:7.2f}s "
+                f"{self.rss0.get(key, 0):6.0f}>{self.rss.get(key, 0):6.0f}  x{self.n[key]:<3d} {key}"
+            )
         rest, rest_cpu = total - sum(self.t.values()), total_cpu - sum(self.c.values())
-        lines.append(f"    {rest:7.2f}s {100 * rest / total:5.1f}% {rest_cpu:7.2f}s "
-                     f"{'':6s}>{self.rss.get('(between calls)', 0):6.0f}        (Dagster, Python and the rest)")
+        lines.append(
+            f"    {rest:7.2f}s {100 * rest / total:5.1f}% {rest_cpu:7.2f}s "
+            f"{'':6s}>{self.rss.get('(between calls)', 0):6.0f}        (Dagster, Python and the rest)"
+        )
         return lines
 
 
 # -- main ----------------------------------------------------------------------------------
 
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, required=True, help="rows of the initial bronze table (full load)")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--n", type=int, required=True, help="rows of the initial bronze table (full load)"
+    )
     p.add_argument("--m", type=int, required=True, help="changes in the timed CDC batch")
-    p.add_argument("--runs", type=int, default=3, help="repetitions (default 3; the figures are medians)")
+    p.add_argument(
+        "--runs", type=int, default=3, help="repetitions (default 3; the figures are medians)"
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--load-file-rows", type=int, default=1_000_000, help="rows per LOAD file")
     p.add_argument("--cdc-file-rows", type=int, default=50_000, help="rows per CDC file")
-    p.add_argument("--workdir", help="where to build the lakes (default: a temp dir, removed after)")
+    p.add_argument(
+        "--workdir", help="where to build the lakes (default: a temp dir, removed after)"
+    )
     p.add_argument("--keep", action="store_true", help="keep the work dir")
-    p.add_argument("--reuse", action="store_true", help="reuse the set-up lake of an earlier --workdir run of the same sizes")
-    p.add_argument("--checks", action="store_true",
-                   help="include the raw and bronze asset checks in the timed sync (as `lake-assets sync` runs them)")
-    p.add_argument("--no-phases", action="store_true", help="do not time the engine calls one by one")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse the set-up lake of an earlier --workdir run of the same sizes",
+    )
+    p.add_argument(
+        "--checks",
+        action="store_true",
+        help="include the raw and bronze asset checks in the timed sync (as `lake-assets sync` runs them)",
+    )
+    p.add_argument(
+        "--no-phases", action="store_true", help="do not time the engine calls one by one"
+    )
     args = p.parse_args(argv)
     if args.n < 1 or args.m < 1 or args.runs < 1:
         p.error("--n, --m and --runs must be positive")
@@ -524,22 +568,28 @@ def build_setup(setup: Lake, args, rng: np.random.Generator, phases: Phases) -> 
     phases.reset()
     secs, cpu, _ = setup.sync(lines, checks=False)
     rows, qsum, nfiles = bronze_state(setup.path("bronze"))
-    say(f"setup: full-load sync in {secs:.1f}s (cpu {cpu:.1f}s): bronze {rows} rows in {nfiles} file(s); "
-        f"peak RSS {peak_rss_mb():.0f} MB")
+    say(
+        f"setup: full-load sync in {secs:.1f}s (cpu {cpu:.1f}s): bronze {rows} rows in {nfiles} file(s); "
+        f"peak RSS {peak_rss_mb():.0f} MB"
+    )
     if phases.installed:
         for line in phases.report(secs, cpu):
             say(line)
     if rows != args.n or qsum != int(initial_qty.sum()):
-        raise SystemExit(f"FAIL: bronze after the full load has {rows} rows, qty sum {qsum}; "
-                         f"expected {args.n}, {int(initial_qty.sum())}")
+        raise SystemExit(
+            f"FAIL: bronze after the full load has {rows} rows, qty sum {qsum}; "
+            f"expected {args.n}, {int(initial_qty.sum())}"
+        )
 
     t0 = time.perf_counter()
     batch = write_cdc(setup.landing, args.n, args.m, rng, args.cdc_file_rows)
     want_rows, want_qty = expected_state(args.n, initial_qty, batch)
     ops = {o: int((batch.ops == o).sum()) for o in "UID"}
-    say(f"setup: {args.m} changes ({ops['U']} U, {ops['I']} I, {ops['D']} D) over "
+    say(
+        f"setup: {args.m} changes ({ops['U']} U, {ops['I']} I, {ops['D']} D) over "
         f"{len(np.unique(batch.keys))} keys in {batch.files} CDC file(s), in {time.perf_counter() - t0:.1f}s; "
-        f"bronze must end with {want_rows} rows")
+        f"bronze must end with {want_rows} rows"
+    )
     return want_rows, want_qty
 
 
@@ -548,8 +598,13 @@ def _run(args, work: Path, rng: np.random.Generator) -> int:
 
     setup = Lake(work / "setup")
     marker = setup.root / "setup.json"
-    ident = {"n": args.n, "m": args.m, "seed": args.seed, "load_file_rows": args.load_file_rows,
-             "cdc_file_rows": args.cdc_file_rows}
+    ident = {
+        "n": args.n,
+        "m": args.m,
+        "seed": args.seed,
+        "load_file_rows": args.load_file_rows,
+        "cdc_file_rows": args.cdc_file_rows,
+    }
     local_spark()  # start the engine outside the timings
     phases = Phases()
     if not args.no_phases:
@@ -585,10 +640,12 @@ def _run(args, work: Path, rng: np.random.Generator) -> int:
         after = set(bronze_files(lake.path("bronze")))
         kept = len(set(before) & after)
         ok = rows == want_rows and qsum == want_qty
-        say(f"run {r}: seconds={secs:.2f} floor_seconds={floor:.2f} ratio={secs / floor:.2f} "
+        say(
+            f"run {r}: seconds={secs:.2f} floor_seconds={floor:.2f} ratio={secs / floor:.2f} "
             f"cpu_seconds={cpu:.2f} floor_cpu_seconds={floor_cpu:.2f} load={os.getloadavg()[0]:.1f} "
             f"run_peak_rss_mb={run_hwm:.0f} bronze_rows={rows} files={nfiles} "
-            f"(untouched {kept}/{len(before)}) {'OK' if ok else 'WRONG'}")
+            f"(untouched {kept}/{len(before)}) {'OK' if ok else 'WRONG'}"
+        )
         for line in lines:
             say(f"    | {line}")
         say("  steps:")
@@ -599,15 +656,19 @@ def _run(args, work: Path, rng: np.random.Generator) -> int:
             for line in phases.report(secs, cpu):
                 say(line)
         if not ok:
-            raise SystemExit(f"FAIL: bronze has {rows} rows and qty sum {qsum}; expected {want_rows} rows, "
-                             f"qty sum {want_qty}")
+            raise SystemExit(
+                f"FAIL: bronze has {rows} rows and qty sum {qsum}; expected {want_rows} rows, "
+                f"qty sum {want_qty}"
+            )
         results.append((secs, floor))
         shutil.rmtree(lake.root, ignore_errors=True)
 
     s = statistics.median(x for x, _ in results)
     f = statistics.median(y for _, y in results)
-    say(f"cdc_apply N={args.n} M={args.m} seconds={s:.2f} floor_seconds={f:.2f} ratio={s / f:.2f} "
-        f"peak_rss_mb={max(peak, peak_rss_mb()):.0f}")
+    say(
+        f"cdc_apply N={args.n} M={args.m} seconds={s:.2f} floor_seconds={f:.2f} ratio={s / f:.2f} "
+        f"peak_rss_mb={max(peak, peak_rss_mb()):.0f}"
+    )
     return 0
 
 

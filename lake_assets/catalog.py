@@ -135,8 +135,15 @@ class _Entry(BaseModel):
         return [value] if isinstance(value, str) else value
 
     @field_validator(
-        "name", "dms_schema", "primary_key", "lower", "upper", "timestamp_column", "column",
-        "partitioned_by", check_fields=False,
+        "name",
+        "dms_schema",
+        "primary_key",
+        "lower",
+        "upper",
+        "timestamp_column",
+        "column",
+        "partitioned_by",
+        check_fields=False,
     )
     @classmethod
     def _valid_names(cls, value: Any, info: ValidationInfo) -> Any:
@@ -297,8 +304,10 @@ class Table(_OfSource):
             if isinstance(spec, dict):
                 unknown = [k for k in spec if k not in ("type", "description")]
                 if unknown:
-                    raise _problem(f"column {name!r}: unknown key {unknown[0]!r}; "
-                                   f"{_suggest(str(unknown[0]), ['type', 'description'], 'keys')}")
+                    raise _problem(
+                        f"column {name!r}: unknown key {unknown[0]!r}; "
+                        f"{_suggest(str(unknown[0]), ['type', 'description'], 'keys')}"
+                    )
                 if "type" not in spec:
                     raise _problem(f"column {name!r}: missing 'type'")
                 if spec.get("description"):
@@ -492,15 +501,24 @@ class Catalog(_Entry):
 
 
 # The keys whose list items are entries, and what to call an item; and the nested mappings.
-_ENTRY_LISTS = {"sources": "source", "tables": "table", "rules": "rule", "models": "model",
-                "checks": "check"}
+_ENTRY_LISTS = {
+    "sources": "source",
+    "tables": "table",
+    "rules": "rule",
+    "models": "model",
+    "checks": "check",
+}
 _SECTIONS = ("silver", "references", "chart", "history")
 # Pydantic's wording where it is not the catalog's.
 _PHRASES = {
-    "bool_type": "must be true or false", "bool_parsing": "must be true or false",
-    "model_type": "must be a mapping", "dict_type": "must be a mapping",
-    "tuple_type": "must be a list", "list_type": "must be a list",
-    "too_short": "must not be empty", "string_too_short": "must not be empty",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "model_type": "must be a mapping",
+    "dict_type": "must be a mapping",
+    "tuple_type": "must be a list",
+    "list_type": "must be a list",
+    "too_short": "must not be empty",
+    "string_too_short": "must not be empty",
 }
 
 
@@ -516,8 +534,11 @@ def _entry(doc: Any, loc: tuple[Any, ...]) -> tuple[list[str], tuple[Any, ...]]:
             n = loc[i + 1]
             node = node[n] if isinstance(node, list) and n < len(node) else None
             name = node.get("name") if isinstance(node, dict) else None
-            names.append(f"{_ENTRY_LISTS[key]} {name!r}" if isinstance(name, str) else
-                         f"{_ENTRY_LISTS[key]} #{n + 1}")
+            names.append(
+                f"{_ENTRY_LISTS[key]} {name!r}"
+                if isinstance(name, str)
+                else f"{_ENTRY_LISTS[key]} #{n + 1}"
+            )
             i += 2
         else:
             break
@@ -574,8 +595,10 @@ def _check_history(source: Source, table: Table, where: str) -> None:
         raise CatalogError(f"{where} history: except {unknown} are not among its columns")
     # bronze/<source>/<table>_history is a table of the bronze layer too.
     if any(t.name == table.name + HISTORY_SUFFIX for t in source.tables):
-        raise CatalogError(f"{where}: its history would overwrite bronze/{source.name}/"
-                           f"{table.name}{HISTORY_SUFFIX}")
+        raise CatalogError(
+            f"{where}: its history would overwrite bronze/{source.name}/"
+            f"{table.name}{HISTORY_SUFFIX}"
+        )
 
 
 def _check_model(source: Source, model: Model, where: str) -> None:

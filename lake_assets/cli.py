@@ -28,18 +28,29 @@ def _positive(text: str) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--lake-root", metavar="PATH",
-                   help="where the Delta tables live: a path, file://… or s3://bucket/prefix "
-                        "(default: $LAKE_ROOT, else ./.lake)")
-    p.add_argument("--landing", metavar="PATH",
-                   help="where the CDC files land "
-                        "(default: $LAKE_LANDING, else $LAKE_ROOT/landing)")
-    p.add_argument("--sources", metavar="YAML",
-                   help="the source catalog (default: $LAKE_SOURCES, else the packaged catalog of "
-                        "the demo source shop)")
-    p.add_argument("--deployment", choices=["local", "databricks"],
-                   help="where the Spark code runs: local (an embedded engine, no services) or "
-                        "databricks (default: $LAKE_DEPLOYMENT, else local)")
+    p.add_argument(
+        "--lake-root",
+        metavar="PATH",
+        help="where the Delta tables live: a path, file://… or s3://bucket/prefix "
+        "(default: $LAKE_ROOT, else ./.lake)",
+    )
+    p.add_argument(
+        "--landing",
+        metavar="PATH",
+        help="where the CDC files land (default: $LAKE_LANDING, else $LAKE_ROOT/landing)",
+    )
+    p.add_argument(
+        "--sources",
+        metavar="YAML",
+        help="the source catalog (default: $LAKE_SOURCES, else the packaged catalog of "
+        "the demo source shop)",
+    )
+    p.add_argument(
+        "--deployment",
+        choices=["local", "databricks"],
+        help="where the Spark code runs: local (an embedded engine, no services) or "
+        "databricks (default: $LAKE_DEPLOYMENT, else local)",
+    )
 
 
 def _command(sub, name: str, summary: str, description: str) -> argparse.ArgumentParser:
@@ -53,43 +64,77 @@ def _history_options(p: argparse.ArgumentParser, new: bool) -> None:
     """The simulator's options. `new`: the command starts a history (demo), so they have the
     new history's defaults; else they default to the landed history's own."""
     landed = "" if new else "the landed history's, else "
-    p.add_argument("--seed", type=int, default=7 if new else None,
-                   help="random seed of a new history; a landed history keeps its own"
-                   + ("" if new else " (default: the landed history's, else 7)"))
-    p.add_argument("--scale", type=float, default=1.0 if new else None,
-                   help="volume multiplier: 1 is ~300 orders and ~3,000 customers a simulated day"
-                   + ("" if new else f" (default: {landed}1.0)"))
-    p.add_argument("--format", dest="fmt", choices=["parquet", "csv"],
-                   default="parquet" if new else None,
-                   help="file format DMS writes; a landed history keeps its own"
-                   + ("" if new else f" (default: {landed}parquet)"))
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=7 if new else None,
+        help="random seed of a new history; a landed history keeps its own"
+        + ("" if new else " (default: the landed history's, else 7)"),
+    )
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=1.0 if new else None,
+        help="volume multiplier: 1 is ~300 orders and ~3,000 customers a simulated day"
+        + ("" if new else f" (default: {landed}1.0)"),
+    )
+    p.add_argument(
+        "--format",
+        dest="fmt",
+        choices=["parquet", "csv"],
+        default="parquet" if new else None,
+        help="file format DMS writes; a landed history keeps its own"
+        + ("" if new else f" (default: {landed}parquet)"),
+    )
     # One default for demo and simulate: dirty, so the quality checks have something to catch.
-    p.add_argument("--dirty", dest="dirty", action="store_true", default=argparse.SUPPRESS,
-                   help="inject realistic bad data: malformed e-mails and country codes, negative "
-                        f"quantities, orders of unknown customers (default: {landed}dirty)")
-    p.add_argument("--clean", dest="dirty", action="store_false", default=argparse.SUPPRESS,
-                   help="land clean data only (default: --dirty)")
+    p.add_argument(
+        "--dirty",
+        dest="dirty",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="inject realistic bad data: malformed e-mails and country codes, negative "
+        f"quantities, orders of unknown customers (default: {landed}dirty)",
+    )
+    p.add_argument(
+        "--clean",
+        dest="dirty",
+        action="store_false",
+        default=argparse.SUPPRESS,
+        help="land clean data only (default: --dirty)",
+    )
     p.set_defaults(dirty=True if new else None)
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lake-assets", description=__doc__, formatter_class=_Help)
     sub = p.add_subparsers(dest="command", required=True)
-    _command(sub, "sync", "process everything landed and not yet in the lake",
-             "Process everything landed and not yet in the lake: raw partitions, then bronze, "
-             "silver, gold, with every asset check.")
+    _command(
+        sub,
+        "sync",
+        "process everything landed and not yet in the lake",
+        "Process everything landed and not yet in the lake: raw partitions, then bronze, "
+        "silver, gold, with every asset check.",
+    )
     simulators = (
-        ("simulate", "land N more days of demo shop CDC files",
-         "Land N more simulated days of the demo source shop as AWS DMS files, going on with the "
-         "landed history (a new one if there is none). The new days fill the time from the "
-         "history's end up to now, however short: no file is ever dated in the future.",
-         1, "simulated days to land (any number, any time)"),
-        ("demo", "land the shop's history, sync the lake, show gold",
-         "On a landing zone with no history: land the demo source shop's history from the "
-         "catalog's start_date up to now. Then (also when history has landed) sync the lake and "
-         "show the gold KPIs, the quality results and the `dagster dev` command.",
-         21, "simulated days of a new history, spread from the catalog's start_date up to now; "
-             "ignored once history has landed"),
+        (
+            "simulate",
+            "land N more days of demo shop CDC files",
+            "Land N more simulated days of the demo source shop as AWS DMS files, going on with the "
+            "landed history (a new one if there is none). The new days fill the time from the "
+            "history's end up to now, however short: no file is ever dated in the future.",
+            1,
+            "simulated days to land (any number, any time)",
+        ),
+        (
+            "demo",
+            "land the shop's history, sync the lake, show gold",
+            "On a landing zone with no history: land the demo source shop's history from the "
+            "catalog's start_date up to now. Then (also when history has landed) sync the lake and "
+            "show the gold KPIs, the quality results and the `dagster dev` command.",
+            21,
+            "simulated days of a new history, spread from the catalog's start_date up to now; "
+            "ignored once history has landed",
+        ),
     )
     for name, summary, description, days, days_help in simulators:
         s = _command(sub, name, summary, description)
@@ -137,8 +182,15 @@ def cmd_simulate(args) -> int:
 
     settings = _settings(args)
     try:
-        summary = simulate(settings.landing, args.days, seed=args.seed, scale=args.scale,
-                           fmt=args.fmt, dirty=args.dirty, progress=say)
+        summary = simulate(
+            settings.landing,
+            args.days,
+            seed=args.seed,
+            scale=args.scale,
+            fmt=args.fmt,
+            dirty=args.dirty,
+            progress=say,
+        )
     except SimulationError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 2

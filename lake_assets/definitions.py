@@ -33,7 +33,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     # Locally, a run's steps share one process (and so one embedded engine): a step in a new
     # process costs seconds of start-up on a laptop, more than most steps' work.
     executor = dg.in_process_executor if settings.deployment == "local" else None
-    return dg.Definitions.merge(*layers, dg.Definitions(resources=resources_for(settings), executor=executor))
+    return dg.Definitions.merge(
+        *layers, dg.Definitions(resources=resources_for(settings), executor=executor)
+    )
 
 
 @dg.definitions

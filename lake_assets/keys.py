@@ -8,6 +8,7 @@ from lake_assets.lib.layout import LAYERS, state_path, table_path
 
 __all__ = ["LAYERS", "asset_key", "state_path", "table_path"]
 
+
 def asset_key(layer: str, source: str, table: str) -> dg.AssetKey:
     if layer not in LAYERS:
         raise ValueError(f"unknown layer {layer!r}")

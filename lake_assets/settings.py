@@ -94,8 +94,11 @@ class Settings:
         package has it at another path. A custom catalog must be at a path the cluster reads
         too (e.g. /dbfs/... or /Workspace/...): without it the step fails naming the file,
         rather than quietly building the packaged catalog's assets."""
-        env = {"LAKE_ROOT": self.lake_root, "LAKE_LANDING": self.landing,
-               "LAKE_DEPLOYMENT": self.deployment}
+        env = {
+            "LAKE_ROOT": self.lake_root,
+            "LAKE_LANDING": self.landing,
+            "LAKE_DEPLOYMENT": self.deployment,
+        }
         if self.sources != packaged_catalog():
             env["LAKE_SOURCES"] = self.sources
         return env

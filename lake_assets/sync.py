@@ -42,8 +42,14 @@ class SyncResult:
 class _Progress:
     """Prints one line per materialization and check of a run, as they happen."""
 
-    def __init__(self, instance: dg.DagsterInstance, run_id: str, say: Printer,
-                 steps: dict[str, list[dg.AssetKey]], materialized: set[dg.AssetKey]):
+    def __init__(
+        self,
+        instance: dg.DagsterInstance,
+        run_id: str,
+        say: Printer,
+        steps: dict[str, list[dg.AssetKey]],
+        materialized: set[dg.AssetKey],
+    ):
         self.instance, self.run_id, self.say = instance, run_id, say
         # {step: the run's assets it computes}: a step that writes nothing still gets its line.
         self.steps, self.materialized = steps, materialized
@@ -72,7 +78,9 @@ class _Progress:
     def _drain(self):
         # Only the events since the last call (a cursor), not the whole run's log every time.
         while True:
-            page = self.instance.get_records_for_run(self.run_id, cursor=self.cursor, of_type=_PROGRESS_EVENTS, limit=1000)
+            page = self.instance.get_records_for_run(
+                self.run_id, cursor=self.cursor, of_type=_PROGRESS_EVENTS, limit=1000
+            )
             for record in page.records:
                 self._show(record.event_log_entry)
             self.cursor = page.cursor or self.cursor
@@ -95,11 +103,15 @@ class _Progress:
             done = self.pending.pop(ev.step_key, {})
             for key, mats in done.items():
                 self.say(_line(key, mats, secs))
-            self.materialized |= {k for k, mats in done.items() if not _NOTHING & set(mats[-1].metadata)}
+            self.materialized |= {
+                k for k, mats in done.items() if not _NOTHING & set(mats[-1].metadata)
+            }
             if kind == "STEP_SUCCESS":
                 for key in self.steps.get(ev.step_key, []):
                     if key not in done:
-                        self.say(f"  {'/'.join(key.path):<40} unchanged (nothing to do) seconds={secs:.1f}")
+                        self.say(
+                            f"  {'/'.join(key.path):<40} unchanged (nothing to do) seconds={secs:.1f}"
+                        )
             if kind == "STEP_FAILURE":
                 self.say(f"  {ev.step_key:<40} FAILED after {secs:.1f}s")
         elif kind == "ASSET_CHECK_EVALUATION":
@@ -118,7 +130,9 @@ def _line(key: dg.AssetKey, mats: list, secs: float) -> str:
     if "skipped" in last:
         return f"  {'/'.join(key.path):<40} skipped: {last['skipped'].value} seconds={secs:.1f}"
     if "unchanged" in last:
-        return f"  {'/'.join(key.path):<40} unchanged (inputs as at its last run) seconds={secs:.1f}"
+        return (
+            f"  {'/'.join(key.path):<40} unchanged (inputs as at its last run) seconds={secs:.1f}"
+        )
     rows = last.get("dagster/row_count")
     text = f"  {'/'.join(key.path):<40} rows={rows.value if rows is not None else '-'}"
     if "changes_applied" in last:
@@ -132,13 +146,20 @@ def _line(key: dg.AssetKey, mats: list, secs: float) -> str:
 
 
 _PROGRESS_EVENTS = {
-    dg.DagsterEventType.STEP_START, dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.STEP_SUCCESS,
-    dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+    dg.DagsterEventType.STEP_START,
+    dg.DagsterEventType.ASSET_MATERIALIZATION,
+    dg.DagsterEventType.STEP_SUCCESS,
+    dg.DagsterEventType.STEP_FAILURE,
+    dg.DagsterEventType.ASSET_CHECK_EVALUATION,
 }
 
 
 # Dagster's own wrappers around the error that says what went wrong.
-_WRAPPERS = {"DagsterExecutionHandleOutputError", "DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError"}
+_WRAPPERS = {
+    "DagsterExecutionHandleOutputError",
+    "DagsterExecutionStepExecutionError",
+    "DagsterUserCodeExecutionError",
+}
 
 
 def _failures(result, names: dict[str, list[dg.AssetKey]], graph) -> list[str]:
@@ -170,8 +191,10 @@ def _failures(result, names: dict[str, list[dg.AssetKey]], graph) -> list[str]:
         elif ev.event_type_value == "ASSET_CHECK_EVALUATION" and not ev.event_specific_data.passed:
             d = ev.event_specific_data
             if d.severity == dg.AssetCheckSeverity.ERROR:
-                out.append(f"{by_key.get(d.asset_key, 'downstream')}: check {'/'.join(d.asset_key.path)}:{d.check_name} "
-                           f"failed {dict((k, v.value) for k, v in d.metadata.items())}")
+                out.append(
+                    f"{by_key.get(d.asset_key, 'downstream')}: check {'/'.join(d.asset_key.path)}:{d.check_name} "
+                    f"failed {dict((k, v.value) for k, v in d.metadata.items())}"
+                )
     return out
 
 
@@ -232,8 +255,14 @@ def run(
     return result
 
 
-def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: dg.DagsterInstance,
-         say: Printer = print, quality: bool = True) -> SyncResult:
+def sync(
+    settings: Settings,
+    defs: dg.Definitions,
+    catalog: Catalog,
+    instance: dg.DagsterInstance,
+    say: Printer = print,
+    quality: bool = True,
+) -> SyncResult:
     """Run what the planners say is due; `quality`: print silver's quality when it was written
     (the demo prints it with its own report)."""
     from lake_assets.lib.engine import local_spark
@@ -254,16 +283,24 @@ def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: d
         for first, last in plan.date_ranges(all_days):
             tables = [t for t, days in pending.items() if any(first <= d <= last for d in days)]
             keys = [asset_key("raw", source.name, t) for t in tables]
-            raw_runs.append((f"raw/{source.name}: {len(tables)} table(s), {first}..{last}", keys, first, last))
+            raw_runs.append(
+                (f"raw/{source.name}: {len(tables)} table(s), {first}..{last}", keys, first, last)
+            )
     raw_keys = {k for k in graph.get_all_asset_keys() if k.path[0] == "raw"}
-    rest = [k for k in graph.get_all_asset_keys() if k not in raw_keys and graph.get(k).is_materializable]
+    rest = [
+        k
+        for k in graph.get_all_asset_keys()
+        if k not in raw_keys and graph.get(k).is_materializable
+    ]
     downstream = [k for k in rest if graph.get(k).partitions_def is None]
     # Each raw run but the last on its own; the last one together with everything downstream
     # (one run less: a run costs ~0.25 s of Dagster's own work), in which Dagster skips what is
     # downstream of a raw step that fails or a blocking check that does not pass.
     failed_raw: set[dg.AssetKey] = set()
     for label, keys, first, last in raw_runs[:-1]:
-        res = run(defs, keys, instance, say, label, tags=_range_tags(first, last), materialized=done)
+        res = run(
+            defs, keys, instance, say, label, tags=_range_tags(first, last), materialized=done
+        )
         result.failures += _failures(res, {label: keys}, graph)
         failed_raw |= _not_done(res, graph, keys)
         del res  # it holds every step output until the next run otherwise
@@ -271,7 +308,9 @@ def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: d
     for k in failed_raw:
         blocked |= set(dg.AssetSelection.assets(k).downstream().resolve(graph)) - {k}
     if blocked:
-        say(f"skipping {len(blocked)} asset(s) downstream of failed raw: {', '.join('/'.join(k.path) for k in sorted(blocked, key=str)[:6])}")
+        say(
+            f"skipping {len(blocked)} asset(s) downstream of failed raw: {', '.join('/'.join(k.path) for k in sorted(blocked, key=str)[:6])}"
+        )
     downstream = sorted((k for k in downstream if k not in blocked), key=lambda k: k.path)
     partitioned = [k for k in rest if graph.get(k).partitions_def is not None and k not in blocked]
     stopped = set(failed_raw)
@@ -281,27 +320,43 @@ def sync(settings: Settings, defs: dg.Definitions, catalog: Catalog, instance: d
             label, keys, first, last = raw_runs[-1]
             tags = _range_tags(first, last)
         down_label = f"bronze, silver, gold: {len(downstream)} asset(s)"
-        res = run(defs, keys + downstream, instance, say,
-                  f"{label}; then {down_label}" if label and downstream else label or down_label, tags=tags,
-                  materialized=done)
+        res = run(
+            defs,
+            keys + downstream,
+            instance,
+            say,
+            f"{label}; then {down_label}" if label and downstream else label or down_label,
+            tags=tags,
+            materialized=done,
+        )
         result.failures += _failures(res, {label: keys, "downstream": downstream}, graph)
         stopped |= _not_done(res, graph, keys + downstream)
         del res
-    held_back = {k for k in partitioned if set(dg.AssetSelection.assets(k).upstream().resolve(graph)) & stopped}
+    held_back = {
+        k
+        for k in partitioned
+        if set(dg.AssetSelection.assets(k).upstream().resolve(graph)) & stopped
+    }
     if held_back:
-        say(f"skipping {', '.join('/'.join(k.path) for k in sorted(held_back, key=str))}: an upstream asset failed or a blocking check did not pass")
+        say(
+            f"skipping {', '.join('/'.join(k.path) for k in sorted(held_back, key=str))}: an upstream asset failed or a blocking check did not pass"
+        )
     partitioned = [k for k in partitioned if k not in held_back]
     for key in sorted(partitioned, key=lambda k: k.path):
         # Partitioned models name the partitions a sync must recompute.
         days = planners.partitions_to_sync(graph.get(key), catalog, settings.lake_root, spark)
         for first, last in plan.date_ranges(days):
             label = f"{'/'.join(key.path)}: {first}..{last}"
-            res = run(defs, [key], instance, say, label, tags=_range_tags(first, last), materialized=done)
+            res = run(
+                defs, [key], instance, say, label, tags=_range_tags(first, last), materialized=done
+            )
             result.failures += _failures(res, {label: [key]}, graph)
     result.materialized = sorted("/".join(k.path) for k in done)
     if quality:
         _quality(settings, catalog, done, say)
-    say(f"sync finished in {time.monotonic() - started:.1f}s with {len(result.failures)} failure(s)")
+    say(
+        f"sync finished in {time.monotonic() - started:.1f}s with {len(result.failures)} failure(s)"
+    )
     return result
 
 
@@ -317,7 +372,9 @@ def _quality(settings: Settings, catalog: Catalog, done: set[dg.AssetKey], say: 
 
     touched = sorted({k.path[1] for k in done if k.path[0] == "silver"})
     for name in touched:
-        for line in quality.lines(name, quality.of_source(settings.lake_root, catalog.source(name))):
+        for line in quality.lines(
+            name, quality.of_source(settings.lake_root, catalog.source(name))
+        ):
             say(line)
 
 

@@ -51,9 +51,13 @@ class Lake:
         self.lines = []
         settings = self.settings()
         if instance is not None:
-            return sync(settings, self.defs(), load_catalog(settings.sources), instance, self.lines.append)
+            return sync(
+                settings, self.defs(), load_catalog(settings.sources), instance, self.lines.append
+            )
         with dg.DagsterInstance.ephemeral() as inst:
-            return sync(settings, self.defs(), load_catalog(settings.sources), inst, self.lines.append)
+            return sync(
+                settings, self.defs(), load_catalog(settings.sources), inst, self.lines.append
+            )
 
     def path(self, layer: str, source: str, table: str) -> Path:
         return self.root / layer / source / table

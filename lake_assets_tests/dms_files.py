@@ -34,15 +34,26 @@ def write_parquet(path: Path, rows: list[dict], schema: pa.Schema) -> Path:
     return path
 
 
-def write_cdc(landing, source, schema_name, table, when: dt.datetime, rows: list[dict], schema: pa.Schema,
-              date_folders: bool = True, digits: int = 3) -> Path:
+def write_cdc(
+    landing,
+    source,
+    schema_name,
+    table,
+    when: dt.datetime,
+    rows: list[dict],
+    schema: pa.Schema,
+    date_folders: bool = True,
+    digits: int = 3,
+) -> Path:
     d = table_dir(landing, source, schema_name, table)
     if date_folders:
         d = d / f"{when:%Y}" / f"{when:%m}" / f"{when:%d}"
     return write_parquet(d / cdc_name(when, digits=digits), rows, schema)
 
 
-def write_load(landing, source, schema_name, table, counter: int, rows: list[dict], schema: pa.Schema) -> Path:
+def write_load(
+    landing, source, schema_name, table, counter: int, rows: list[dict], schema: pa.Schema
+) -> Path:
     d = table_dir(landing, source, schema_name, table)
     return write_parquet(d / f"LOAD{counter:08X}.parquet", rows, schema)
 

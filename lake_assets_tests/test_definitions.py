@@ -38,17 +38,25 @@ def snapshot_of(defs: dg.Definitions) -> dict:
         assets["/".join(key.path)] = {
             "group": node.group_name,
             "kinds": sorted(node.kinds),
-            "tags": {k: v for k, v in sorted(node.tags.items()) if not k.startswith("dagster/kind")},
+            "tags": {
+                k: v for k, v in sorted(node.tags.items()) if not k.startswith("dagster/kind")
+            },
             "partitions": _partitions(node.partitions_def),
             "backfill_policy": str(node.backfill_policy) if node.backfill_policy else None,
             "freshness_policy": _freshness(node.freshness_policy),
-            "automation_condition": node.automation_condition.get_label() if node.automation_condition else None,
+            "automation_condition": node.automation_condition.get_label()
+            if node.automation_condition
+            else None,
             "deps": sorted("/".join(k.path) for k in node.parent_keys),
             "checks": sorted(
                 f"{c.name}{' (blocking)' if graph.get(c).blocking else ''}" for c in node.check_keys
             ),
         }
-    sensors = sorted(s.name for s in defs.resolve_all_sensor_defs()) if hasattr(defs, "resolve_all_sensor_defs") else sorted(s.name for s in defs.sensors)
+    sensors = (
+        sorted(s.name for s in defs.resolve_all_sensor_defs())
+        if hasattr(defs, "resolve_all_sensor_defs")
+        else sorted(s.name for s in defs.sensors)
+    )
     return {"assets": assets, "sensors": sensors, "resources": sorted(defs.resources)}
 
 

@@ -63,7 +63,9 @@ def free_port() -> int:
 
 def gql(url: str, query: str, timeout: float = 10) -> dict:
     req = urllib.request.Request(
-        f"{url}/graphql", data=json.dumps({"query": query}).encode(), headers={"Content-Type": "application/json"}
+        f"{url}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         body = json.load(resp)
@@ -86,7 +88,9 @@ def wait_for_webserver(url: str, timeout: float, proc: subprocess.Popen | None =
                 err = e.get("locationOrLoadError") or {}
                 if err.get("__typename") == "PythonError":
                     raise SystemExit(f"code location {e['name']} failed to load: {err['message']}")
-            if entries and all(e["loadStatus"] == "LOADED" and e.get("locationOrLoadError") for e in entries):
+            if entries and all(
+                e["loadStatus"] == "LOADED" and e.get("locationOrLoadError") for e in entries
+            ):
                 return
             last = str([(e["name"], e["loadStatus"]) for e in entries])
         except (OSError, RuntimeError, KeyError, TypeError) as e:
@@ -130,14 +134,23 @@ class Page:
                 return msg.get("result", {})
 
     def eval(self, expression: str):
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        result = self.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
 
     def key(self, key: str, code: str, vk: int, modifiers: int = 0) -> None:
         for kind in ("keyDown", "keyUp"):
-            self.call("Input.dispatchKeyEvent", type=kind, modifiers=modifiers, key=key, code=code, windowsVirtualKeyCode=vk)
+            self.call(
+                "Input.dispatchKeyEvent",
+                type=kind,
+                modifiers=modifiers,
+                key=key,
+                code=code,
+                windowsVirtualKeyCode=vk,
+            )
 
     def screenshot(self) -> bytes:
         return base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
@@ -195,26 +208,42 @@ SKIP_DIALOG = """
 
 
 def find_chromium(explicit: str | None) -> str:
-    for name in [explicit] if explicit else ["chromium", "chromium-browser", "google-chrome", "chrome"]:
+    for name in (
+        [explicit] if explicit else ["chromium", "chromium-browser", "google-chrome", "chrome"]
+    ):
         path = shutil.which(name) if name else None
         if path:
             return path
-    raise SystemExit("no Chromium found: apt-get update && apt-get install -y chromium (or pass --chromium)")
+    raise SystemExit(
+        "no Chromium found: apt-get update && apt-get install -y chromium (or pass --chromium)"
+    )
 
 
 def shoot(url: str, output: Path, chromium: str, width: int, height: int, timeout: float) -> None:
     try:
         from websockets.sync.client import connect
     except ImportError:
-        raise SystemExit("this script needs the `websockets` package (pip install websockets)") from None
+        raise SystemExit(
+            "this script needs the `websockets` package (pip install websockets)"
+        ) from None
 
     groups = group_names(url)
     say(f"asset groups: {', '.join(groups)}")
     profile = tempfile.mkdtemp(prefix="asset-graph-chromium-")
     browser = subprocess.Popen(
-        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
-         "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [
+            chromium,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--window-size={width},{height}",
+            "--remote-debugging-address=127.0.0.1",
+            "--remote-debugging-port=0",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         devtools = None
@@ -231,7 +260,13 @@ def shoot(url: str, output: Path, chromium: str, width: int, height: int, timeou
         with connect(target["webSocketDebuggerUrl"], max_size=None, open_timeout=30) as ws:
             page = Page(ws)
             page.call("Page.enable")
-            page.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+            page.call(
+                "Emulation.setDeviceMetricsOverride",
+                width=width,
+                height=height,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
             page.call("Page.addScriptToEvaluateOnNewDocument", source=INIT_SCRIPT)
             page.call("Page.navigate", url=f"{url.rstrip('/')}/asset-groups")
 
@@ -246,8 +281,12 @@ def shoot(url: str, output: Path, chromium: str, width: int, height: int, timeou
             say(f"hid: {', '.join(page.eval(HIDE_NAV_AND_TREE)) or 'nothing'}")
             time.sleep(1)
             if "expanded=" not in page.eval("location.href"):
-                page.key("e", "KeyE", 69, modifiers=1)  # Alt+E: expand all groups (and fit to width)
-            wait_until("the groups to expand", lambda: "expanded=" in page.eval("location.href"), 30)
+                page.key(
+                    "e", "KeyE", 69, modifiers=1
+                )  # Alt+E: expand all groups (and fit to width)
+            wait_until(
+                "the groups to expand", lambda: "expanded=" in page.eval("location.href"), 30
+            )
             wait_until("the expanded graph", graph_drawn, timeout)
 
             previous, shot = None, None
@@ -287,8 +326,23 @@ def serve_demo_lake(args, tmp: Path) -> tuple[str, subprocess.Popen]:
     if not args.no_demo:
         say(f"building the demo lake at {lake} (lake-assets demo --days {args.days}) ...")
         started = time.monotonic()
-        demo = subprocess.run([sys.executable, "-m", "lake_assets.cli", "demo", "--lake-root", str(lake), "--days", str(args.days)],
-                              env=env, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        demo = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "lake_assets.cli",
+                "demo",
+                "--lake-root",
+                str(lake),
+                "--days",
+                str(args.days),
+            ],
+            env=env,
+            cwd=tmp,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         if demo.returncode != 0:
             say(demo.stdout[-3000:])
             say(f"warning: lake-assets demo exited {demo.returncode}; shooting the graph anyway")
@@ -297,23 +351,53 @@ def serve_demo_lake(args, tmp: Path) -> tuple[str, subprocess.Popen]:
     port = free_port()
     log = open(tmp / "webserver.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dagster_webserver", "-m", "lake_assets.definitions", "-h", "127.0.0.1", "-p", str(port)],
-        env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "dagster_webserver",
+            "-m",
+            "lake_assets.definitions",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env=env,
+        cwd=tmp,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     return f"http://127.0.0.1:{port}", proc
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--url", help="a running Dagster webserver (default: build a demo lake and start one)")
-    p.add_argument("--lake-root", help="without --url: the lake to build and serve (default: a new temp dir)")
-    p.add_argument("--days", type=int, default=21, help="without --url: days of demo history (default 21)")
-    p.add_argument("--no-demo", action="store_true", help="without --url: serve --lake-root as it is, no demo run")
+    p.add_argument(
+        "--url", help="a running Dagster webserver (default: build a demo lake and start one)"
+    )
+    p.add_argument(
+        "--lake-root", help="without --url: the lake to build and serve (default: a new temp dir)"
+    )
+    p.add_argument(
+        "--days", type=int, default=21, help="without --url: days of demo history (default 21)"
+    )
+    p.add_argument(
+        "--no-demo",
+        action="store_true",
+        help="without --url: serve --lake-root as it is, no demo run",
+    )
     p.add_argument("--output", default=str(REPO / "docs" / "asset_graph.png"))
     p.add_argument("--chromium", help="Chromium executable (default: chromium on PATH)")
     p.add_argument("--width", type=int, default=1600)
     p.add_argument("--height", type=int, default=1000)
-    p.add_argument("--timeout", type=float, default=180, help="seconds for the webserver and for the page (each)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=180,
+        help="seconds for the webserver and for the page (each)",
+    )
     args = p.parse_args(argv)
     if args.no_demo and not args.lake_root:
         p.error("--no-demo needs --lake-root")

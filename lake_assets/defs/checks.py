@@ -16,8 +16,12 @@ def no_table_yet(path: str) -> dg.AssetCheckResult:
 def key_unique_check(layer: str, source: Source, table: Table) -> dg.AssetChecksDefinition:
     keys = table.primary_key
 
-    @dg.asset_check(asset=asset_key(layer, source.name, table.name), name="primary_key_unique", blocking=True,
-                    description=f"No two rows share ({', '.join(keys)}).")
+    @dg.asset_check(
+        asset=asset_key(layer, source.name, table.name),
+        name="primary_key_unique",
+        blocking=True,
+        description=f"No two rows share ({', '.join(keys)}).",
+    )
     def primary_key_unique(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
         path = lake.table(layer, source.name, table.name)
         if not delta.exists(path):

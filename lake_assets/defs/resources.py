@@ -33,7 +33,9 @@ def _databricks(settings: Settings) -> dict:
     spark = DatabricksSparkResource()
     # Superseded by Pipes, kept on purpose: it runs the same asset code, IO managers included,
     # on the cluster. Silence only its own warning (raised when the resource starts).
-    warnings.filterwarnings("ignore", message="StepLauncher is superseded", category=dg.SupersessionWarning)
+    warnings.filterwarnings(
+        "ignore", message="StepLauncher is superseded", category=dg.SupersessionWarning
+    )
     launcher = databricks_pyspark_step_launcher.configured(
         {
             "run_config": {
@@ -46,7 +48,9 @@ def _databricks(settings: Settings) -> dict:
             # The folder holding the lake_assets package: zipped and put on the cluster's path.
             "local_pipeline_package_path": str(Path(__file__).resolve().parents[2]),
             # A DBFS folder the launcher stages the step and its code in.
-            "staging_prefix": os.environ.get("DATABRICKS_STAGING_PREFIX", "/dagster_staging/lake_assets"),
+            "staging_prefix": os.environ.get(
+                "DATABRICKS_STAGING_PREFIX", "/dagster_staging/lake_assets"
+            ),
             "wait_for_logs": True,
             "secrets_to_env_variables": [],
             "env_variables": settings.as_env(),

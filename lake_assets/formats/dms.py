@@ -49,8 +49,13 @@ class DmsFormat(LandingFormat):
         m = _LOAD.match(name)
         if m:
             counter = int(m.group(1), 16)
-            return LandedFile(**found, is_full_load=True, order_key=f"L{counter:017X}",
-                              partition_date=source.start_date, name_time=None)
+            return LandedFile(
+                **found,
+                is_full_load=True,
+                order_key=f"L{counter:017X}",
+                partition_date=source.start_date,
+                name_time=None,
+            )
         m = _CDC.match(name)
         if m:
             day, hms, frac = m.group(1), m.group(2), m.group(3)
@@ -64,8 +69,13 @@ class DmsFormat(LandingFormat):
             # frac padded to 4 digits so 3- and 4-digit names compare by time; the name itself
             # breaks a tie between `...123` and `...1230`.
             order_key = f"C{day}{hms}{frac.ljust(4, '0')}{len(frac)}"
-            return LandedFile(**found, is_full_load=False, order_key=order_key,
-                              partition_date=max(when.date(), source.start_date), name_time=when)
+            return LandedFile(
+                **found,
+                is_full_load=False,
+                order_key=order_key,
+                partition_date=max(when.date(), source.start_date),
+                name_time=when,
+            )
         raise LandedFileError(
             f"{path}: not an AWS DMS file name "
             "(expected LOAD<8 hex>.parquet|csv or yyyyMMdd-HHmmssfff.parquet|csv)"

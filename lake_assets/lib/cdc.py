@@ -76,12 +76,19 @@ def _split_columns(bronze_schema: ST.StructType, present: list[str]) -> tuple[li
     """(bronze's columns the batch has, bronze's columns it lacks): a column dropped at the
     source is set to null by an update rather than keeping a value it no longer has."""
     have = set(present)
-    return ([f.name for f in bronze_schema.fields if f.name in have],
-            [f.name for f in bronze_schema.fields if f.name not in have])
+    return (
+        [f.name for f in bronze_schema.fields if f.name in have],
+        [f.name for f in bronze_schema.fields if f.name not in have],
+    )
 
 
 def ensure_tables(
-    spark: SparkSession, bronze: str, tombstones: str, changes: ST.StructType, keys: tuple[str, ...], name: str
+    spark: SparkSession,
+    bronze: str,
+    tombstones: str,
+    changes: ST.StructType,
+    keys: tuple[str, ...],
+    name: str,
 ) -> None:
     """Create bronze and its tombstones if absent; add new source columns to bronze."""
     if not delta.exists(bronze):
@@ -92,7 +99,9 @@ def ensure_tables(
         delta.widen_columns(spark, bronze, wider)
         if delta.exists(tombstones):
             delta.widen_columns(spark, tombstones, [f for f in wider if f.name in keys])
-        added = delta.check_compatible(delta.schema_of(spark, bronze), _bronze_schema(changes), name)
+        added = delta.check_compatible(
+            delta.schema_of(spark, bronze), _bronze_schema(changes), name
+        )
         delta.add_columns(spark, bronze, added)
     if not delta.exists(tombstones):
         delta.create_empty(spark, _tomb_schema(changes, keys), tombstones)
@@ -122,23 +131,31 @@ def legacy_watermark(path: str) -> int | None:
     return int(rows[0][0]) if rows else None
 
 
-def fresh_changes(spark: SparkSession, changes: DataFrame, tombstones: str,
-                  keys: tuple[str, ...], after: str | None = None) -> DataFrame:
+def fresh_changes(
+    spark: SparkSession,
+    changes: DataFrame,
+    tombstones: str,
+    keys: tuple[str, ...],
+    after: str | None = None,
+) -> DataFrame:
     """The newest change of each key, where not older than the key's tombstone, nor than the
     table's last truncate (`after`, its `_seq`). A change equal to its tombstone is the delete
     that wrote it: kept, so that a run whose tombstones committed and whose bronze commit did
     not (a killed run) applies the delete to bronze when run again."""
     # Only what the MERGEs use travels through the window: not the raw-only bookkeeping.
-    changes = changes.select(*[quote(c) for c in changes.columns
-                               if c not in RAW_ONLY or c == "_op"])
+    changes = changes.select(
+        *[quote(c) for c in changes.columns if c not in RAW_ONLY or c == "_op"]
+    )
     changes = changes.where("_op <> 'T'")
     if after is not None:
         changes = changes.where(F.col("_seq") > after)
     latest = latest_per_key(changes, keys).alias("s")
     tomb = delta.read(spark, tombstones).alias("t")
-    return latest.join(tomb, on=[latest[k] == tomb[k] for k in keys], how="left").where(
-        "t._seq IS NULL OR s._seq >= t._seq"
-    ).select("s.*")
+    return (
+        latest.join(tomb, on=[latest[k] == tomb[k] for k in keys], how="left")
+        .where("t._seq IS NULL OR s._seq >= t._seq")
+        .select("s.*")
+    )
 
 
 class TruncateError(ValueError):
@@ -153,8 +170,9 @@ def truncated_at(truncates: str | None) -> str | None:
     return rows[0][0] if rows else None
 
 
-def _apply_truncate(spark: SparkSession, changes: DataFrame, bronze: str,
-                    truncates: str | None, name: str) -> str | None:
+def _apply_truncate(
+    spark: SparkSession, changes: DataFrame, bronze: str, truncates: str | None, name: str
+) -> str | None:
     """Apply the batch's last truncate when it is newer than the last one applied: delete every
     row of bronze whose change comes before it. Returns the `_seq` of the table's last truncate
     (None: never truncated): only changes after it apply."""
@@ -170,8 +188,9 @@ def _apply_truncate(spark: SparkSession, changes: DataFrame, bronze: str,
     cut = last[0]["_seq"]
     target = storage.engine_path(bronze)
     spark.sql(f"DELETE FROM delta.`{target}` WHERE _seq < {_literal(cut)}").collect()
-    spark.createDataFrame(last, found.schema).write.format("delta").mode("append") \
-        .save(storage.engine_path(truncates))
+    spark.createDataFrame(last, found.schema).write.format("delta").mode("append").save(
+        storage.engine_path(truncates)
+    )
     return cut
 
 
@@ -210,12 +229,14 @@ def apply_changes(
     if merges_in_process(embedded, bronze) and cut is None:
         staged = _stage_fresh(batch, tombstones, batch_path, keys, bronze)
         if staged is not None:
-            stats = _merge_in_process(staged, bronze, tombstones, batch_path, bronze_schema, keys,
-                                      batch.raw_version)
+            stats = _merge_in_process(
+                staged, bronze, tombstones, batch_path, bronze_schema, keys, batch.raw_version
+            )
     if stats is None:
         txn_version = batch.raw_version if engine_txn else None
-        stats = _merge_by_engine(spark, changes, bronze, tombstones, batch_path, bronze_schema,
-                                 keys, txn_version, cut)
+        stats = _merge_by_engine(
+            spark, changes, bronze, tombstones, batch_path, bronze_schema, keys, txn_version, cut
+        )
     if watermark(bronze) != batch.raw_version:
         # No commit of bronze carried it: the batch changed no row, or the engine cannot record it
         # (then a second commit, after the MERGE's: see docs/engine.md, "Watermarks").
@@ -267,8 +288,9 @@ def _merge_by_engine(
     fresh = delta.conform_to(fresh_changes(spark, changes, tombstones, keys, cut), bronze_schema)
     # Materialize the deduplicated batch once: both MERGEs read it, and a MERGE fed from a
     # window-function plan recomputes it per pass (measured: ~2.6x slower at 5M rows).
-    fresh.write.format("delta").mode("overwrite").option("overwriteSchema", "true") \
-        .save(storage.engine_path(batch_path))
+    fresh.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
+        storage.engine_path(batch_path)
+    )
     staged = delta.read(spark, batch_path)
     applied = staged.count()
     if applied == 0:
@@ -284,14 +306,18 @@ def _merge_by_engine(
         WHEN NOT MATCHED AND s._op = 'D'
             THEN INSERT ({key_cols}, _seq) VALUES ({key_vals}, s._seq)"""
     bronze_sql = _bronze_merge_sql(bronze, view, on, bronze_schema, staged.columns)
-    _tombstones_then_bronze(tombstones, lambda: spark.sql(tomb_sql).collect(),
-                            lambda: _with_txn_confs(spark, bronze, txn_version, bronze_sql))
+    _tombstones_then_bronze(
+        tombstones,
+        lambda: spark.sql(tomb_sql).collect(),
+        lambda: _with_txn_confs(spark, bronze, txn_version, bronze_sql),
+    )
     spark.catalog.dropTempView(view)
     return ApplyStats(n_changes, applied)
 
 
-def _bronze_merge_sql(bronze: str, view: str, on: str, bronze_schema: ST.StructType,
-                      present: list[str]) -> str:
+def _bronze_merge_sql(
+    bronze: str, view: str, on: str, bronze_schema: ST.StructType, present: list[str]
+) -> str:
     cols, missing = _split_columns(bronze_schema, present)
     set_clause = ", ".join(f"t.{quote(c)} = s.{quote(c)}" for c in cols)
     if missing:
@@ -370,8 +396,11 @@ def _stage_fresh(
     parts = []
     for i, f in enumerate(files):
         t = pads.dataset(f, schema=id_schema, format="parquet").to_table()
-        parts.append(t.append_column("_lake_file", pa.array(np.full(t.num_rows, i, dtype=np.int32)))
-                     .append_column("_lake_row", pa.array(np.arange(t.num_rows, dtype=np.int64))))
+        parts.append(
+            t.append_column(
+                "_lake_file", pa.array(np.full(t.num_rows, i, dtype=np.int32))
+            ).append_column("_lake_row", pa.array(np.arange(t.num_rows, dtype=np.int64)))
+        )
     ids = pa.concat_tables(parts) if parts else None
     n = ids.num_rows if ids is not None else 0
     if n == 0:
@@ -388,15 +417,27 @@ def _stage_fresh(
     ids = ids.take(newest_first.take(by_key))
     starts = _run_starts(ids.select(list(keys)))
     seq = ids.column("_seq")
-    if n > 1 and (~starts[1:] & pc.fill_null(pc.equal(seq.slice(1), seq.slice(0, n - 1)), False).to_numpy()).any():
+    if (
+        n > 1
+        and (
+            ~starts[1:]
+            & pc.fill_null(pc.equal(seq.slice(1), seq.slice(0, n - 1)), False).to_numpy()
+        ).any()
+    ):
         return None
     latest = ids.filter(pa.array(starts))
     del ids, seq
     tomb_schema, tomb_files = tomb_listed
     if tomb_files:
-        tomb = pads.dataset(sorted(tomb_files), schema=tomb_schema, format="parquet").to_table(columns=id_cols)
+        tomb = pads.dataset(sorted(tomb_files), schema=tomb_schema, format="parquet").to_table(
+            columns=id_cols
+        )
         tomb = tomb.rename_columns([*keys, "_lake_tomb_seq"])
-        tomb = tomb.cast(pa.schema([latest.schema.field(k) for k in keys] + [tomb.schema.field("_lake_tomb_seq")]))
+        tomb = tomb.cast(
+            pa.schema(
+                [latest.schema.field(k) for k in keys] + [tomb.schema.field("_lake_tomb_seq")]
+            )
+        )
         latest = latest.join(tomb, list(keys), join_type="left outer")
         tomb_seq = latest.column("_lake_tomb_seq")
         # Not older than the tombstone, as in fresh_changes.
@@ -412,7 +453,9 @@ def _stage_fresh(
     bounds = np.searchsorted(which, np.arange(len(files) + 1))
     bronze_types = pa.schema(delta.delta_table(bronze).schema().to_arrow())
     cols = [f.name for f in schema if f.name not in RAW_ONLY or f.name == "_op"]
-    out = pa.schema([bronze_types.field(c) if c in bronze_types.names else schema.field(c) for c in cols])
+    out = pa.schema(
+        [bronze_types.field(c) if c in bronze_types.names else schema.field(c) for c in cols]
+    )
     read_schema = pa.schema([schema.field(c) for c in cols])
     os.makedirs(batch_path, exist_ok=True)
     # Read once, right away, then deleted: no dictionary, not compressed.
@@ -451,8 +494,12 @@ def _merge_in_process(
     def merge_tombstones() -> None:
         (
             delta.delta_table(tombstones)
-            .merge(_stream(batch, [*keys, "_seq", "_op"]), predicate=on, source_alias="s",
-                   target_alias="t")
+            .merge(
+                _stream(batch, [*keys, "_seq", "_op"]),
+                predicate=on,
+                source_alias="s",
+                target_alias="t",
+            )
             .when_matched_update({"_seq": "s._seq"}, predicate="s._op = 'D' AND s._seq > t._seq")
             .when_matched_delete(predicate="s._op <> 'D'")
             .when_not_matched_insert(tomb_cols, predicate="s._op = 'D'")
@@ -462,12 +509,18 @@ def _merge_in_process(
     def merge_bronze() -> None:
         (
             delta.delta_table(bronze)
-            .merge(_stream(batch), predicate=on, source_alias="s", target_alias="t",
-                   commit_properties=delta.with_transaction(WATERMARK_APP_ID, raw_version))
+            .merge(
+                _stream(batch),
+                predicate=on,
+                source_alias="s",
+                target_alias="t",
+                commit_properties=delta.with_transaction(WATERMARK_APP_ID, raw_version),
+            )
             .when_matched_delete(predicate="s._seq > t._seq AND s._op = 'D'")
             .when_matched_update(updates, predicate="s._seq > t._seq")
-            .when_not_matched_insert({quote(c): f"s.{quote(c)}" for c in cols},
-                                     predicate="s._op <> 'D'")
+            .when_not_matched_insert(
+                {quote(c): f"s.{quote(c)}" for c in cols}, predicate="s._op <> 'D'"
+            )
             .execute()
         )
 

@@ -7,7 +7,9 @@ import io
 from collections.abc import Sequence
 
 
-def png(rows: Sequence[dict], x: str, ys: Sequence[str], kind: str = "bar", title: str = "") -> bytes:
+def png(
+    rows: Sequence[dict], x: str, ys: Sequence[str], kind: str = "bar", title: str = ""
+) -> bytes:
     """`ys` against `x`, one series each (bars side by side, or lines), as a PNG."""
     import matplotlib
 

@@ -59,9 +59,13 @@ def with_transaction(app_id: str, version: int):
 def record_transaction(path: str, app_id: str, version: int) -> None:
     """A commit of no data that records only an application transaction (delta-rs)."""
     table = delta_table(path)
-    table.create_write_transaction(actions=[], mode="append", schema=table.schema(),
-                                   partition_by=table.metadata().partition_columns,
-                                   commit_properties=with_transaction(app_id, version))
+    table.create_write_transaction(
+        actions=[],
+        mode="append",
+        schema=table.schema(),
+        partition_by=table.metadata().partition_columns,
+        commit_properties=with_transaction(app_id, version),
+    )
 
 
 def restore(path: str, version: int) -> None:
@@ -124,8 +128,13 @@ def query(path: str, sql: str) -> list[tuple]:
 ALL_ROWS = "true"
 
 
-def create_empty(spark: SparkSession, schema: ST.StructType, path: str, partition_by: str | None = None,
-                 merge_schema: bool = False) -> None:
+def create_empty(
+    spark: SparkSession,
+    schema: ST.StructType,
+    path: str,
+    partition_by: str | None = None,
+    merge_schema: bool = False,
+) -> None:
     """Create the table with no rows, by an append: it creates the table, or adds nothing when
     another run created it at the same moment (the embedded engine retries the losing create;
     a create by overwrite would then empty what the other run already wrote)."""
@@ -141,6 +150,7 @@ def replace_all(spark: SparkSession, df: DataFrame, path: str) -> None:
     """Overwrite the whole table with `df` (same schema), created empty first when absent:
     one commit of the rows, which fails on a concurrent writer's commit rather than adding
     to it (and is then run again: the rows do not depend on what the table held)."""
+
     def write() -> None:
         if not exists(path):
             create_empty(spark, df.schema, path)
@@ -172,7 +182,9 @@ _WIDENINGS = {
 }
 
 
-def check_compatible(table_schema: ST.StructType, new: ST.StructType, table_name: str) -> list[ST.StructField]:
+def check_compatible(
+    table_schema: ST.StructType, new: ST.StructType, table_name: str
+) -> list[ST.StructField]:
     """New columns of `new` (to add); raises SchemaConflictError naming table and column where a
     column's type changed in a way the table cannot hold."""
     have = {f.name: f.dataType for f in table_schema.fields}
@@ -201,18 +213,25 @@ def _widens(old: ST.DataType, new: ST.DataType) -> bool:
 def widenings(table_schema: ST.StructType, new: ST.StructType) -> list[ST.StructField]:
     """The columns of `new` whose type widens the table's column of that name."""
     have = {f.name: f.dataType for f in table_schema.fields}
-    return [f for f in new.fields
-            if f.name in have and have[f.name] != f.dataType and _widens(have[f.name], f.dataType)]
+    return [
+        f
+        for f in new.fields
+        if f.name in have and have[f.name] != f.dataType and _widens(have[f.name], f.dataType)
+    ]
 
 
-def widen_columns(spark: SparkSession, path: str, fields: list[ST.StructField], partition_by: str | None = None) -> None:
+def widen_columns(
+    spark: SparkSession, path: str, fields: list[ST.StructField], partition_by: str | None = None
+) -> None:
     """Rewrite the table with these columns' wider types: a new column type needs a schema
     overwrite (the engine cannot widen a type in place; rare: a source's type change)."""
     if not fields:
         return
     wide = {f.name: f.dataType for f in fields}
     df = read(spark, path)
-    df = df.select(*[df[quote(c)].cast(wide[c]).alias(c) if c in wide else df[quote(c)] for c in df.columns])
+    df = df.select(
+        *[df[quote(c)].cast(wide[c]).alias(c) if c in wide else df[quote(c)] for c in df.columns]
+    )
     writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
     (writer.partitionBy(partition_by) if partition_by else writer).save(storage.engine_path(path))
 
@@ -223,7 +242,9 @@ def conform_to(df: DataFrame, table_schema: ST.StructType) -> DataFrame:
     cols = []
     for f in df.schema.fields:
         t = have.get(f.name)
-        cols.append(df[f.name].cast(t).alias(f.name) if t is not None and t != f.dataType else df[f.name])
+        cols.append(
+            df[f.name].cast(t).alias(f.name) if t is not None and t != f.dataType else df[f.name]
+        )
     return df.select(*cols)
 
 
@@ -231,7 +252,10 @@ def add_columns(spark: SparkSession, path: str, fields: list[ST.StructField]) ->
     """Add nullable columns: an append of no rows with mergeSchema (one commit, no data)."""
     if not fields:
         return
-    schema = ST.StructType(list(schema_of(spark, path).fields) + [ST.StructField(f.name, f.dataType, True) for f in fields])
+    schema = ST.StructType(
+        list(schema_of(spark, path).fields)
+        + [ST.StructField(f.name, f.dataType, True) for f in fields]
+    )
     writer = spark.createDataFrame([], schema).write.format("delta").mode("append")
     writer.option("mergeSchema", "true").save(storage.engine_path(path))
 

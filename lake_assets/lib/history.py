@@ -75,15 +75,28 @@ def _tracked(columns: list[str], spec: Spec) -> list[str]:
 
 # -- the fold ---------------------------------------------------------------------------------
 
+
 def _events(changes: DataFrame, columns: list[str], keys: tuple[str, ...]) -> DataFrame:
     """The keys' changes, each truncate turned into a delete of every key of `changes`."""
-    rows = changes.where("_op <> 'T'").select(*[quote(c) for c in columns], "_op", "_seq",
-                                                "_commit_ts")
+    rows = changes.where("_op <> 'T'").select(
+        *[quote(c) for c in columns], "_op", "_seq", "_commit_ts"
+    )
     truncates = changes.where("_op = 'T'").select("_seq", "_commit_ts")
     types = {f.name: f.dataType for f in rows.schema.fields}
-    deletes = rows.select(*[quote(k) for k in keys]).distinct().crossJoin(truncates).select(
-        *[F.col(quote(c)) if c in keys else F.lit(None).cast(types[c]).alias(c) for c in columns],
-        F.lit("D").alias("_op"), "_seq", "_commit_ts")
+    deletes = (
+        rows.select(*[quote(k) for k in keys])
+        .distinct()
+        .crossJoin(truncates)
+        .select(
+            *[
+                F.col(quote(c)) if c in keys else F.lit(None).cast(types[c]).alias(c)
+                for c in columns
+            ],
+            F.lit("D").alias("_op"),
+            "_seq",
+            "_commit_ts",
+        )
+    )
     return rows.unionByName(deletes)
 
 
@@ -92,8 +105,9 @@ def _one_per_time(events: DataFrame, keys: tuple[str, ...]) -> DataFrame:
     order = Window.partitionBy(*keys).orderBy("_seq")
     so_far = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
     events = events.withColumn("_at", F.max("_commit_ts").over(so_far))
-    later = events.withColumn("_next_seq", F.lead("_seq").over(order)) \
-        .withColumn("_next_at", F.lead("_at").over(order))
+    later = events.withColumn("_next_seq", F.lead("_seq").over(order)).withColumn(
+        "_next_at", F.lead("_at").over(order)
+    )
     last = F.col("_next_seq").isNull() | ~F.col("_next_at").eqNullSafe(F.col("_at"))
     return later.where(last).drop("_next_seq", "_next_at")
 
@@ -112,26 +126,34 @@ def _segments(events: DataFrame, keys: tuple[str, ...], tracked: list[str]) -> D
     prev_op = F.lag("_op").over(order)
     starts = (F.col("_op") == "D") | prev_op.isNull() | (prev_op == "D") | ~_same(tracked, order)
     so_far = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    return events.withColumn("_starts", starts.cast("int")) \
-        .withColumn("_seg", F.sum("_starts").over(so_far))
+    return events.withColumn("_starts", starts.cast("int")).withColumn(
+        "_seg", F.sum("_starts").over(so_far)
+    )
 
 
 def _versions_of(events: DataFrame, keys: tuple[str, ...], columns: list[str]) -> DataFrame:
     """One row per run that is not a delete: the values of its newest change, valid from its
     first change's time to the start of the next run."""
     runs = events.groupBy(*keys, "_seg").agg(
-        F.max("_seq").alias("_last"), F.min("_at").alias("_min_at"),
-        F.count(F.lit(1)).alias("_n"), F.count("_at").alias("_n_at"))
+        F.max("_seq").alias("_last"),
+        F.min("_at").alias("_min_at"),
+        F.count(F.lit(1)).alias("_n"),
+        F.count("_at").alias("_n_at"),
+    )
     # `_at` never decreases, so a run with a null time starts with it: its version has no start.
     runs = runs.withColumn("_valid_from", F.when(F.col("_n") == F.col("_n_at"), F.col("_min_at")))
-    runs = runs.withColumn("_valid_to", F.lead("_valid_from").over(
-        Window.partitionBy(*keys).orderBy("_seg")))
+    runs = runs.withColumn(
+        "_valid_to", F.lead("_valid_from").over(Window.partitionBy(*keys).orderBy("_seg"))
+    )
     e, r = events.alias("e"), runs.alias("r")
     on = [F.col(f"e.{quote(k)}") == F.col(f"r.{quote(k)}") for k in keys]
     joined = e.join(r, on=on + [F.col("e._seq") == F.col("r._last")])
     return joined.where("e._op <> 'D'").select(
         *[F.col(f"e.{quote(c)}").alias(c) for c in columns],
-        "r._valid_from", "r._valid_to", F.col("r._valid_to").isNull().alias("_is_current"))
+        "r._valid_from",
+        "r._valid_to",
+        F.col("r._valid_to").isNull().alias("_is_current"),
+    )
 
 
 def versions(changes: DataFrame, spec: Spec) -> DataFrame:
@@ -144,6 +166,7 @@ def versions(changes: DataFrame, spec: Spec) -> DataFrame:
 
 
 # -- applied incrementally --------------------------------------------------------------------
+
 
 def _has_truncate(changes: DataFrame) -> bool:
     return changes.where("_op = 'T'").limit(1).count() > 0
@@ -170,25 +193,32 @@ def ensure_table(spark: SparkSession, path: str, raw: ST.StructType, name: str) 
     if not delta.exists(path):
         delta.create_empty(spark, schema, path)
         return
-    delta.add_columns(spark, path, delta.check_compatible(delta.schema_of(spark, path), schema,
-                                                          name))
+    delta.add_columns(
+        spark, path, delta.check_compatible(delta.schema_of(spark, path), schema, name)
+    )
 
 
-def _merge_source(spark: SparkSession, new: DataFrame, path: str, touched: DataFrame,
-                  keys: tuple[str, ...]) -> DataFrame:
+def _merge_source(
+    spark: SparkSession, new: DataFrame, path: str, touched: DataFrame, keys: tuple[str, ...]
+) -> DataFrame:
     """The new versions, and the held versions of the touched keys that are no longer versions
     (to delete: `_lake_drop`): a key may have fewer versions than before, or none."""
     held = delta.read(spark, path).join(touched, on=list(keys), how="left_semi")
     start = [*keys, "_valid_from"]
-    gone = held.join(new.select(*[quote(c) for c in start]), on=[
-        held[quote(k)] == new[quote(k)] for k in keys] + [
-        held["_valid_from"].eqNullSafe(new["_valid_from"])], how="left_anti")
+    gone = held.join(
+        new.select(*[quote(c) for c in start]),
+        on=[held[quote(k)] == new[quote(k)] for k in keys]
+        + [held["_valid_from"].eqNullSafe(new["_valid_from"])],
+        how="left_anti",
+    )
     return new.withColumn(_DROP, F.lit(False)).unionByName(gone.withColumn(_DROP, F.lit(True)))
 
 
 def _merge_sql(path: str, view: str, keys: tuple[str, ...], columns: list[str]) -> str:
-    on = " AND ".join([f"t.{quote(k)} = s.{quote(k)}" for k in keys] + [
-        f"coalesce(t._valid_from, {_NO_START}) = coalesce(s._valid_from, {_NO_START})"])
+    on = " AND ".join(
+        [f"t.{quote(k)} = s.{quote(k)}" for k in keys]
+        + [f"coalesce(t._valid_from, {_NO_START}) = coalesce(s._valid_from, {_NO_START})"]
+    )
     sets = ", ".join(f"t.{quote(c)} = s.{quote(c)}" for c in columns)
     cols = ", ".join(quote(c) for c in columns)
     vals = ", ".join(f"s.{quote(c)}" for c in columns)
@@ -198,8 +228,9 @@ def _merge_sql(path: str, view: str, keys: tuple[str, ...], columns: list[str]) 
         WHEN NOT MATCHED AND NOT s.{_DROP} THEN INSERT ({cols}) VALUES ({vals})"""
 
 
-def apply_history(spark: SparkSession, batch: ChangeBatch, *, path: str, batch_path: str,
-                  spec: Spec, name: str) -> HistoryStats:
+def apply_history(
+    spark: SparkSession, batch: ChangeBatch, *, path: str, batch_path: str, spec: Spec, name: str
+) -> HistoryStats:
     """Recompute the history of the keys the batch touches, in one commit; then record
     `batch.raw_version` as the history's watermark (a commit of no rows when the MERGE's
     engine cannot carry it, as for bronze: the MERGE is idempotent, so a run killed between
@@ -216,16 +247,18 @@ def apply_history(spark: SparkSession, batch: ChangeBatch, *, path: str, batch_p
     return stats
 
 
-def _replace_versions(spark: SparkSession, scope: DataFrame, path: str, batch_path: str,
-                      spec: Spec) -> HistoryStats:
+def _replace_versions(
+    spark: SparkSession, scope: DataFrame, path: str, batch_path: str, spec: Spec
+) -> HistoryStats:
     table = delta.schema_of(spark, path)
     new = delta.conform_to(versions(scope, spec), table)
     touched = _touched_keys(scope, spec.keys)
     source = _merge_source(spark, new, path, touched, spec.keys)
     # Materialized once: the MERGE reads its source more than once, and each read of a window
     # plan would compute the fold again.
-    source.write.format("delta").mode("overwrite").option("overwriteSchema", "true") \
-        .save(storage.engine_path(batch_path))
+    source.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
+        storage.engine_path(batch_path)
+    )
     staged = delta.read(spark, batch_path)
     n_keys = touched.count()
     n_versions = staged.where(f"NOT {_DROP}").count()

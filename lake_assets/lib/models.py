@@ -54,8 +54,10 @@ def refs_in(sql: str, source: str, allowed_vars: Iterable[str] = ()) -> list[Ref
         if len(parts) == 1 and parts[0] in allowed_vars:
             continue
         if len(parts) == 1 or parts[0] not in LAYERS:
-            raise ValueError(f"{{{{ {'.'.join(parts)} }}}} is not a lake table: write "
-                             "{{ layer.table }} or {{ layer.source.table }} (layer: raw, bronze, silver, gold)")
+            raise ValueError(
+                f"{{{{ {'.'.join(parts)} }}}} is not a lake table: write "
+                "{{ layer.table }} or {{ layer.source.table }} (layer: raw, bronze, silver, gold)"
+            )
         ref = Ref(parts[0], source, parts[1]) if len(parts) == 2 else Ref(*parts)
         if ref not in out:
             out.append(ref)
@@ -77,6 +79,7 @@ def render(sql: str, source: str, variables: dict[str, str] | None = None) -> st
 
 # -- which models a source has ---------------------------------------------------------------
 
+
 @lru_cache(maxsize=1)
 def builtin_gold() -> dict[str, object]:
     """The gold models a catalog can name in `gold:`: those of the packaged demo catalog."""
@@ -91,8 +94,10 @@ def models_of(source: Source) -> list:
     known = builtin_gold()
     for name in source.gold:
         if name not in known:
-            raise CatalogError(f"source {source.name!r}: unknown gold table {name!r}; "
-                               f"built in: {', '.join(sorted(known))} (or declare it under models:)")
+            raise CatalogError(
+                f"source {source.name!r}: unknown gold table {name!r}; "
+                f"built in: {', '.join(sorted(known))} (or declare it under models:)"
+            )
         out.append(known[name].model_copy(update={"source": source.name}))
     return out
 
@@ -102,6 +107,7 @@ def all_models(catalog: Catalog) -> list:
 
 
 # -- validation at load ----------------------------------------------------------------------
+
 
 def _tables_of(catalog: Catalog) -> set[Ref]:
     """Every table a model may read: each catalog table's four layers, quarantines, models."""
@@ -128,26 +134,45 @@ def validate(catalog: Catalog) -> None:
         for model in models_of(source):
             at = where(model, catalog.path)
             if model.layer == "silver" and model.name in taken:
-                raise ModelError(f"{at}: silver/{source.name}/{model.name} is a quarantine table; name the model otherwise")
+                raise ModelError(
+                    f"{at}: silver/{source.name}/{model.name} is a quarantine table; name the model otherwise"
+                )
             deps = _checked_refs(model.sql, model, known, at)
             if Ref(model.layer, model.source, model.name) in deps:
-                raise ModelError(f"{at}: the model reads itself ({{{{ {model.layer}.{model.name} }}}})")
+                raise ModelError(
+                    f"{at}: the model reads itself ({{{{ {model.layer}.{model.name} }}}})"
+                )
             _parse(model.sql, model.source, deps, at, {})
             for check in model.checks:
                 check_at = f"{at} check {check.name!r}"
-                check_refs = _checked_refs(check.sql, model, known | {Ref(model.layer, model.source, model.name)},
-                                           check_at, CHECK_VARS)
-                _parse(check.sql, model.source, check_refs, check_at, check_variables(model, dt.date.min, dt.date.min))
+                check_refs = _checked_refs(
+                    check.sql,
+                    model,
+                    known | {Ref(model.layer, model.source, model.name)},
+                    check_at,
+                    CHECK_VARS,
+                )
+                _parse(
+                    check.sql,
+                    model.source,
+                    check_refs,
+                    check_at,
+                    check_variables(model, dt.date.min, dt.date.min),
+                )
 
 
-def _checked_refs(sql: str, model, known: set[Ref], at: str, allowed_vars: Iterable[str] = ()) -> list[Ref]:
+def _checked_refs(
+    sql: str, model, known: set[Ref], at: str, allowed_vars: Iterable[str] = ()
+) -> list[Ref]:
     try:
         deps = refs_in(sql, model.source, allowed_vars)
     except ValueError as e:
         raise ModelError(f"{at}: {e}") from None
     for ref in deps:
         if ref not in known:
-            raise ModelError(f"{at}: {{{{ {ref.layer}.{ref.source}.{ref.table} }}}} names no table of the lake")
+            raise ModelError(
+                f"{at}: {{{{ {ref.layer}.{ref.source}.{ref.table} }}}} names no table of the lake"
+            )
     return deps
 
 
@@ -168,20 +193,35 @@ def _parse(sql: str, source: str, deps: list[Ref], at: str, variables: dict[str,
     ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
     for t in tree.find_all(exp.Table):
         if t.name and t.name not in views and t.name not in ctes:
-            raise ModelError(f"{at}: the SQL names table {t.sql('spark')!r}, which is not a lake "
-                             "table reference: write {{ layer.table }} (e.g. {{ silver.orders }})")
+            raise ModelError(
+                f"{at}: the SQL names table {t.sql('spark')!r}, which is not a lake "
+                "table reference: write {{ layer.table }} (e.g. {{ silver.orders }})"
+            )
 
 
-def check_variables(model, first: dt.date, last: dt.date, this_view: str | None = None) -> dict[str, str]:
+def check_variables(
+    model, first: dt.date, last: dt.date, this_view: str | None = None
+) -> dict[str, str]:
     """Values of a check's variables: the dates the run covers, and the model's own table."""
     own = this_view or Ref(model.layer, model.source, model.name).view
-    return {"first_date": f"DATE'{first.isoformat()}'", "last_date": f"DATE'{last.isoformat()}'", "this": own}
+    return {
+        "first_date": f"DATE'{first.isoformat()}'",
+        "last_date": f"DATE'{last.isoformat()}'",
+        "this": own,
+    }
 
 
 # -- running ---------------------------------------------------------------------------------
 
-def bind(spark, lake_root: str, sql: str, source: str, variables: dict[str, str] | None = None,
-         allowed_vars: Iterable[str] = ()) -> str:
+
+def bind(
+    spark,
+    lake_root: str,
+    sql: str,
+    source: str,
+    variables: dict[str, str] | None = None,
+    allowed_vars: Iterable[str] = (),
+) -> str:
     """Register a view of each table `sql` references and return the SQL that reads them.
 
     Raises MissingInput naming the first referenced table that has no Delta table yet."""
@@ -201,15 +241,19 @@ class MissingInput(LookupError):
 
 def inputs(model, lake_root: str) -> list[str]:
     """The Delta paths a model reads (for its fingerprint)."""
-    return [table_path(lake_root, r.layer, r.source, r.table) for r in refs_in(model.sql, model.source)]
+    return [
+        table_path(lake_root, r.layer, r.source, r.table) for r in refs_in(model.sql, model.source)
+    ]
 
 
 def frame(spark, lake_root: str, model, first: dt.date | None = None, last: dt.date | None = None):
     """The model's rows (those of the dates first..last for a partitioned model)."""
     df = spark.sql(bind(spark, lake_root, model.sql, model.source))
     if model.partitioned_by and model.partitioned_by not in df.columns:
-        raise ModelError(f"model {model.source}.{model.name}: partitioned_by {model.partitioned_by!r} "
-                         f"is not a column of its SQL's result ({', '.join(df.columns)})")
+        raise ModelError(
+            f"model {model.source}.{model.name}: partitioned_by {model.partitioned_by!r} "
+            f"is not a column of its SQL's result ({', '.join(df.columns)})"
+        )
     if model.partitioned_by and first is not None:
         col = f"`{model.partitioned_by}`"
         df = df.where(f"{col} >= DATE'{first.isoformat()}' AND {col} <= DATE'{last.isoformat()}'")
@@ -235,7 +279,9 @@ def touched_dates(spark, lake_root: str, model, start: dt.date, end: dt.date) ->
         current = delta.read(spark, path)
         cols = [c for c in fresh.columns if c in current.columns]
         current.createOrReplaceTempView("__lake_current")
-        rows = spark.sql(_differing_dates(d, cols, set(fresh.columns) != set(current.columns))).collect()
+        rows = spark.sql(
+            _differing_dates(d, cols, set(fresh.columns) != set(current.columns))
+        ).collect()
     days = sorted(r[0] for r in rows if r[0] is not None)
     return [day for day in days if start <= day <= end]
 
@@ -251,8 +297,10 @@ def _differing_dates(d: str, cols: list[str], schema_changed: bool) -> str:
     """Dates whose rows differ between __lake_fresh and __lake_current (see touched_dates)."""
     row = ", ".join(f"`{c}`" for c in cols)
     # decimal sums: a bigint sum of 64-bit hashes overflows
-    digest = (f"COUNT(*) AS n, SUM(CAST(xxhash64({row}) AS DECIMAL(38,0))) AS h1, "
-              f"SUM(CAST(hash({row}) AS DECIMAL(38,0))) AS h2")
+    digest = (
+        f"COUNT(*) AS n, SUM(CAST(xxhash64({row}) AS DECIMAL(38,0))) AS h1, "
+        f"SUM(CAST(hash({row}) AS DECIMAL(38,0))) AS h2"
+    )
     same = "f.n = c.n AND f.h1 = c.h1 AND f.h2 = c.h2" if not schema_changed else "false"
     return f"""
         WITH f AS (SELECT {d} AS d, {digest} FROM __lake_fresh GROUP BY {d}),

@@ -17,11 +17,11 @@ from collections import defaultdict
 from lake_assets import formats
 from lake_assets.catalog import HISTORY_SUFFIX, Source, Table
 from lake_assets.formats.base import LandedFile, LandedFileError, digest_of
-from lake_assets.lib.layout import state_path, table_path
 from lake_assets.lib import cdc, delta
 from lake_assets.lib import history as historylib
 from lake_assets.lib import raw as rawlib
 from lake_assets.lib.cdc import ChangeBatch
+from lake_assets.lib.layout import state_path, table_path
 
 # {table: {raw day: identities ("name:size") of its new files}}; a table whose listing fails
 # has its first day, with the error as its identity, so that run fails naming the file.
@@ -153,8 +153,9 @@ def bronze_batch(lake_root: str, source: str, table: str, log=None) -> ChangeBat
     New means: in raw partitions whose files changed since the raw version bronze last
     consumed. A partition re-written whole comes back whole; re-applying is a no-op.
     """
-    return batch_since(table_path(lake_root, "raw", source, table),
-                       bronze_consumed(lake_root, source, table), log)
+    return batch_since(
+        table_path(lake_root, "raw", source, table), bronze_consumed(lake_root, source, table), log
+    )
 
 
 def history_batch(lake_root: str, source: str, table: str, log=None) -> ChangeBatch | None:
@@ -176,7 +177,13 @@ def batch_since(raw_path: str, mark: int | None, log=None) -> ChangeBatch | None
         return ChangeBatch(raw_path, now, RAW_PARTITION, None)
     if mark == now:
         return ChangeBatch(raw_path, now, RAW_PARTITION, ())
-    parts = sorted(str(p)[:10] for p in delta.partitions_changed(raw_path, mark, RAW_PARTITION) if p is not None)
+    parts = sorted(
+        str(p)[:10]
+        for p in delta.partitions_changed(raw_path, mark, RAW_PARTITION)
+        if p is not None
+    )
     if log:
-        log.info(f"raw versions {mark}..{now}: {len(parts)} changed partition(s) {parts[:5]}{'...' if len(parts) > 5 else ''}")
+        log.info(
+            f"raw versions {mark}..{now}: {len(parts)} changed partition(s) {parts[:5]}{'...' if len(parts) > 5 else ''}"
+        )
     return ChangeBatch(raw_path, now, RAW_PARTITION, tuple(parts))

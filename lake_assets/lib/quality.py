@@ -38,16 +38,30 @@ def of_source(lake_root: str, source: Source) -> list[TableQuality]:
         by_rule = {}
         if delta.exists(q_path):
             by_rule = dict(delta.query(q_path, "SELECT _rule, COUNT(*) FROM t GROUP BY _rule"))
-        out.append(TableQuality(table.name, int(kept), {k: int(v) for k, v in sorted(by_rule.items())}))
+        out.append(
+            TableQuality(table.name, int(kept), {k: int(v) for k, v in sorted(by_rule.items())})
+        )
     return out
 
 
 def lines(source_name: str, tables: list[TableQuality]) -> list[str]:
     """A table of the figures, one line per silver table."""
-    rows = [(t.table, str(t.kept + t.quarantined), str(t.quarantined), f"{t.rate:.2%}",
-             ", ".join(f"{k}={v}" for k, v in t.by_rule.items()) or "-") for t in tables]
+    rows = [
+        (
+            t.table,
+            str(t.kept + t.quarantined),
+            str(t.quarantined),
+            f"{t.rate:.2%}",
+            ", ".join(f"{k}={v}" for k, v in t.by_rule.items()) or "-",
+        )
+        for t in tables
+    ]
     head = ("table", "rows", "quarantined", "rate", "by rule")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     fmt = "  ".join(f"{{:>{w}}}" for w in widths)
-    return [f"quality of silver/{source_name} (rows quarantined by rule):", fmt.format(*head),
-            fmt.format(*("-" * w for w in widths)), *(fmt.format(*r) for r in rows)]
+    return [
+        f"quality of silver/{source_name} (rows quarantined by rule):",
+        fmt.format(*head),
+        fmt.format(*("-" * w for w in widths)),
+        *(fmt.format(*r) for r in rows),
+    ]

@@ -32,6 +32,8 @@ def with_commit_retry(fn: Callable[[], R], attempts: int = 6, log=None) -> R:
                 raise
             delay = min(5.0, 0.2 * 2**attempt) * (0.5 + random.random())
             if log:
-                log.warning(f"commit conflict ({str(e).splitlines()[0][:200]}); retrying in {delay:.1f}s")
+                log.warning(
+                    f"commit conflict ({str(e).splitlines()[0][:200]}); retrying in {delay:.1f}s"
+                )
             time.sleep(delay)
     raise AssertionError("unreachable")

@@ -32,7 +32,10 @@ class RuleResults:
     dropped: int = 0
 
     def metadata(self) -> dict:
-        return {f"rule/{k}": v for k, v in self.violations.items()} | {"rows_in": self.total, "rows_dropped": self.dropped}
+        return {f"rule/{k}": v for k, v in self.violations.items()} | {
+            "rows_in": self.total,
+            "rows_dropped": self.dropped,
+        }
 
 
 def enforce_types(df: DataFrame, table: Table) -> DataFrame:
@@ -66,7 +69,9 @@ def _ok_column(rule: Rule) -> str:
     return f"_ok_{rule.name}"
 
 
-def with_rule_flags(df: DataFrame, table: Table, references: dict[str, DataFrame | None]) -> DataFrame:
+def with_rule_flags(
+    df: DataFrame, table: Table, references: dict[str, DataFrame | None]
+) -> DataFrame:
     """One boolean column per rule: true where the row satisfies it (null counts as false)."""
     for rule in table.rules:
         if rule.references:
@@ -74,7 +79,11 @@ def with_rule_flags(df: DataFrame, table: Table, references: dict[str, DataFrame
             if references.get(ref_table) is None:
                 df = df.withColumn(_ok_column(rule), F.lit(False))
                 continue
-            ref = references[ref_table].select(*[F.col(quote(t)).alias(f"_ref_{i}") for i, t in enumerate(theirs)]).distinct()
+            ref = (
+                references[ref_table]
+                .select(*[F.col(quote(t)).alias(f"_ref_{i}") for i, t in enumerate(theirs)])
+                .distinct()
+            )
             ref = ref.withColumn(f"_hit_{rule.name}", F.lit(True))
             cond = [df[quote(m)] == ref[f"_ref_{i}"] for i, m in enumerate(mine)]
             df = df.join(ref, on=cond, how="left")
@@ -104,17 +113,20 @@ def apply_rules(
     results = RuleResults()
     if not table.rules:
         results.total = df.count()
-        empty = df.limit(0).withColumn("_rule", F.lit(None).cast("string")).withColumn(
-            "_quarantined_at", F.lit(None).cast("timestamp")
+        empty = (
+            df.limit(0)
+            .withColumn("_rule", F.lit(None).cast("string"))
+            .withColumn("_quarantined_at", F.lit(None).cast("timestamp"))
         )
         return df, empty, results
     drops = [r for r in table.rules if r.action == "drop"]
     any_drop = F.lit(False)
     for r in drops:
         any_drop = any_drop | ~F.col(_ok_column(r))
-    aggs = [F.count(F.lit(1)).alias("_total"), F.sum(F.when(any_drop, 1).otherwise(0)).alias("_dropped")] + [
-        F.sum(F.when(~F.col(_ok_column(r)), 1).otherwise(0)).alias(r.name) for r in table.rules
-    ]
+    aggs = [
+        F.count(F.lit(1)).alias("_total"),
+        F.sum(F.when(any_drop, 1).otherwise(0)).alias("_dropped"),
+    ] + [F.sum(F.when(~F.col(_ok_column(r)), 1).otherwise(0)).alias(r.name) for r in table.rules]
     row = flagged.agg(*aggs).collect()[0]
     results.total = row["_total"]
     results.dropped = int(row["_dropped"] or 0)
@@ -122,7 +134,9 @@ def apply_rules(
     failing = [r for r in table.rules if r.action == "fail" and results.violations[r.name]]
     if failing:
         detail = ", ".join(f"{r.name} ({results.violations[r.name]} row(s))" for r in failing)
-        raise RuleFailure(f"silver {name}: rule(s) with action fail violated: {detail}; nothing was written")
+        raise RuleFailure(
+            f"silver {name}: rule(s) with action fail violated: {detail}; nothing was written"
+        )
     if drops:
         # The first violated drop rule, in catalog order, is the one that rejected the row.
         rejected_by = F.lit(None).cast("string")
@@ -135,12 +149,17 @@ def apply_rules(
     bad = flagged.where("_rule IS NOT NULL").select(*[quote(c) for c in base_cols], "_rule")
     keys = list(table.primary_key)
     if previous_quarantine is not None and "_quarantined_at" in previous_quarantine.columns:
-        prev = previous_quarantine.select(*[F.col(quote(k)).alias(f"_p_{k}") for k in keys],
-                                          F.col("_rule").alias("_p_rule"), F.col("_quarantined_at").alias("_p_at"))
+        prev = previous_quarantine.select(
+            *[F.col(quote(k)).alias(f"_p_{k}") for k in keys],
+            F.col("_rule").alias("_p_rule"),
+            F.col("_quarantined_at").alias("_p_at"),
+        )
         cond = [bad[quote(k)] == prev[f"_p_{k}"] for k in keys] + [bad["_rule"] == prev["_p_rule"]]
-        bad = bad.join(prev, on=cond, how="left").withColumn(
-            "_quarantined_at", F.coalesce(F.col("_p_at"), F.expr(now_sql))
-        ).drop(*[f"_p_{k}" for k in keys], "_p_rule", "_p_at")
+        bad = (
+            bad.join(prev, on=cond, how="left")
+            .withColumn("_quarantined_at", F.coalesce(F.col("_p_at"), F.expr(now_sql)))
+            .drop(*[f"_p_{k}" for k in keys], "_p_rule", "_p_at")
+        )
     else:
         bad = bad.withColumn("_quarantined_at", F.expr(now_sql))
     return kept, bad, results

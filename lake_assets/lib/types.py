@@ -56,7 +56,11 @@ def utc(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     if pa.types.is_timestamp(t):
         if t.tz is None:
             arr = pc.cast(arr, pa.timestamp("us"))
-            return pc.assume_timezone(arr, "UTC") if len(arr) else arr.cast(pa.timestamp("us", tz="UTC"))
+            return (
+                pc.assume_timezone(arr, "UTC")
+                if len(arr)
+                else arr.cast(pa.timestamp("us", tz="UTC"))
+            )
         return pc.cast(arr, pa.timestamp("us", tz="UTC"))
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         naive = pc.cast(pc.utf8_trim_whitespace(arr), pa.timestamp("us"))
@@ -95,10 +99,17 @@ def conform(arr: pa.Array | pa.ChunkedArray, spark_type: str) -> pa.Array | pa.C
     if have == target:
         return arr
     safe = (
-        (pa.types.is_integer(have) and (pa.types.is_integer(target) and target.bit_width >= have.bit_width))
+        (
+            pa.types.is_integer(have)
+            and (pa.types.is_integer(target) and target.bit_width >= have.bit_width)
+        )
         or (pa.types.is_integer(have) and pa.types.is_decimal(target))
-        or (pa.types.is_decimal(have) and pa.types.is_decimal(target)
-            and target.scale >= have.scale and target.precision - target.scale >= have.precision - have.scale)
+        or (
+            pa.types.is_decimal(have)
+            and pa.types.is_decimal(target)
+            and target.scale >= have.scale
+            and target.precision - target.scale >= have.precision - have.scale
+        )
         or (pa.types.is_floating(have) and pa.types.is_floating(target))
         or (pa.types.is_large_string(have) and pa.types.is_string(target))
         or (pa.types.is_date(have) and pa.types.is_date(target))

@@ -39,17 +39,25 @@ COLUMN_DESCRIPTIONS = "lake/column_descriptions"
 def column_schema(schema, descriptions: dict[str, str] | None = None) -> dg.TableSchema:
     """The written table's columns as the UI shows them, described from the catalog."""
     descriptions = descriptions or {}
-    return dg.TableSchema(columns=[
-        dg.TableColumn(f.name, f.dataType.simpleString(), description=descriptions.get(f.name),
-                       constraints=dg.TableColumnConstraints(nullable=f.nullable))
-        for f in schema.fields
-    ])
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                f.name,
+                f.dataType.simpleString(),
+                description=descriptions.get(f.name),
+                constraints=dg.TableColumnConstraints(nullable=f.nullable),
+            )
+            for f in schema.fields
+        ]
+    )
 
 
 def time_window_predicate(column: str, start: dt.datetime, end: dt.datetime) -> str:
     """replaceWhere for a run's partitions: [start, end) of a daily time window, as dates."""
     last = (end - dt.timedelta(days=1)).date()
-    return f"`{column}` >= DATE'{start.date().isoformat()}' AND `{column}` <= DATE'{last.isoformat()}'"
+    return (
+        f"`{column}` >= DATE'{start.date().isoformat()}' AND `{column}` <= DATE'{last.isoformat()}'"
+    )
 
 
 class LocalRows:
@@ -74,7 +82,8 @@ def as_frame(spark, obj, name: str) -> DataFrame:
         return spark.createDataFrame(obj)
     if not isinstance(obj, DataFrame):
         raise dg.Failure(
-            f"{name}: expected a Spark DataFrame or an arrow table, got {type(obj).__name__}")
+            f"{name}: expected a Spark DataFrame or an arrow table, got {type(obj).__name__}"
+        )
     return obj
 
 
@@ -126,8 +135,9 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         staged = stage_local_rows(spark, df, staging)
         try:
             with_commit_retry(
-                lambda: write_frame(spark, staged, path, name, mode, meta.get(PARTITION_COLUMN),
-                                    predicate),
+                lambda: write_frame(
+                    spark, staged, path, name, mode, meta.get(PARTITION_COLUMN), predicate
+                ),
                 log=context.log,
             )
         finally:
@@ -147,7 +157,9 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         key = context.upstream_output.asset_key if context.upstream_output else context.asset_key
         path = self.path_for(key)
         if not delta.exists(path):
-            raise dg.Failure(f"input {'/'.join(key.path)} has no Delta table at {path} yet: materialize it first")
+            raise dg.Failure(
+                f"input {'/'.join(key.path)} has no Delta table at {path} yet: materialize it first"
+            )
         return delta.read(self.spark.session(), path)
 
 
@@ -170,9 +182,15 @@ def stage_file_rows(num_rows: int) -> int:
 def _stageable(t: pa.DataType) -> bool:
     # Types that parquet holds as Spark Connect's arrow form of them, exactly.
     return (
-        pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_boolean(t)
-        or pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
-        or pa.types.is_date32(t) or (pa.types.is_timestamp(t) and t.unit == "us" and t.tz in (None, "UTC"))
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_date32(t)
+        or (pa.types.is_timestamp(t) and t.unit == "us" and t.tz in (None, "UTC"))
     )
 
 
@@ -188,7 +206,11 @@ def local_rows(df) -> pa.Table | None:
     plan = getattr(df, "_plan", None)
     if type(plan) is ToDF:
         child = plan._child
-        if type(child) is not LocalRelation or child._table is None or list(plan._cols) != child._table.column_names:
+        if (
+            type(child) is not LocalRelation
+            or child._table is None
+            or list(plan._cols) != child._table.column_names
+        ):
             return None
         plan = child
     if type(plan) is not LocalRelation or plan._table is None or plan._schema is not None:
@@ -204,7 +226,10 @@ def stage_local_rows(spark, df, staging: str, threshold: int = STAGE_LOCAL_ROWS_
     rows = local_rows(df)
     if rows is None or rows.nbytes < threshold or rows.num_rows == 0:
         return df
-    if not all(_stageable(f.type) for f in rows.schema) or len(set(rows.column_names)) != rows.num_columns:
+    if (
+        not all(_stageable(f.type) for f in rows.schema)
+        or len(set(rows.column_names)) != rows.num_columns
+    ):
         return df
     fs, base = storage.filesystem(staging)
     storage.remove_tree(staging)
@@ -214,13 +239,25 @@ def stage_local_rows(spark, df, staging: str, threshold: int = STAGE_LOCAL_ROWS_
     compression = "snappy" if storage.is_s3(staging) else "none"
     per_file = stage_file_rows(rows.num_rows)
     for i, start in enumerate(range(0, rows.num_rows, per_file)):
-        pq.write_table(rows.slice(start, per_file), f"{base}/part-{i:05d}.parquet", filesystem=fs,
-                       use_dictionary=False, compression=compression)
+        pq.write_table(
+            rows.slice(start, per_file),
+            f"{base}/part-{i:05d}.parquet",
+            filesystem=fs,
+            use_dictionary=False,
+            compression=compression,
+        )
     return spark.read.parquet(storage.engine_path(staging))
 
 
-def write_frame(spark, df: DataFrame, path: str, name: str, mode: str, partition_column: str | None,
-                predicate: str | None) -> None:
+def write_frame(
+    spark,
+    df: DataFrame,
+    path: str,
+    name: str,
+    mode: str,
+    partition_column: str | None,
+    predicate: str | None,
+) -> None:
     """One commit: overwrite the table, or replace the partitions `predicate` selects.
 
     Both are a replaceWhere overwrite of an existing table (`delta.ALL_ROWS` for the whole
@@ -231,8 +268,13 @@ def write_frame(spark, df: DataFrame, path: str, name: str, mode: str, partition
     if not delta.exists(path):
         # Created empty by an append: it creates the table, or adds nothing when another run
         # created it first; the rows then go in like any other run's, conflicts detected.
-        delta.create_empty(spark, df.schema, path, merge_schema=True,
-                           partition_by=partition_column if mode == "replace_partitions" else None)
+        delta.create_empty(
+            spark,
+            df.schema,
+            path,
+            merge_schema=True,
+            partition_by=partition_column if mode == "replace_partitions" else None,
+        )
     current = delta.schema_of(spark, path)
     if mode == "overwrite" and {f.name for f in current.fields} - set(df.columns):
         # Columns gone from a recomputed table: its schema is replaced, which only a plain
@@ -242,7 +284,9 @@ def write_frame(spark, df: DataFrame, path: str, name: str, mode: str, partition
         return
     wider = delta.widenings(current, df.schema)
     if wider:
-        delta.widen_columns(spark, path, wider, partition_column if mode == "replace_partitions" else None)
+        delta.widen_columns(
+            spark, path, wider, partition_column if mode == "replace_partitions" else None
+        )
         current = delta.schema_of(spark, path)
     added = delta.check_compatible(current, df.schema, name)
     if added:
@@ -252,14 +296,17 @@ def write_frame(spark, df: DataFrame, path: str, name: str, mode: str, partition
         current = delta.schema_of(spark, path)
     # Exactly the table's columns, null where the rows lack one (a day landed before it).
     df = delta.conform_to(df, current)
-    df = df.select(*[
-        df[f.name] if f.name in df.columns else F.lit(None).cast(f.dataType).alias(f.name)
-        for f in current.fields
-    ])
+    df = df.select(
+        *[
+            df[f.name] if f.name in df.columns else F.lit(None).cast(f.dataType).alias(f.name)
+            for f in current.fields
+        ]
+    )
     where = predicate if mode == "replace_partitions" and predicate else delta.ALL_ROWS
     if where != delta.ALL_ROWS:
         # The embedded engine does not reject rows outside replaceWhere (it appends them to
         # other partitions; pinned in conformance): keep only the run's rows.
         df = df.where(where)
-    df.write.format("delta").mode("overwrite").option("replaceWhere", where) \
-        .save(storage.engine_path(path))
+    df.write.format("delta").mode("overwrite").option("replaceWhere", where).save(
+        storage.engine_path(path)
+    )

@@ -20,12 +20,19 @@ class LandingResource(dg.ConfigurableResource):
     def files(self, source: Source, table: Table) -> list[LandedFile]:
         return rawlib.landed_files(self.root, source, table)
 
-    def read(self, source: Source, table: Table, files: list[LandedFile], progress=None,
-             lake_schema: pa.Schema | None = None) -> pa.Table:
+    def read(
+        self,
+        source: Source,
+        table: Table,
+        files: list[LandedFile],
+        progress=None,
+        lake_schema: pa.Schema | None = None,
+    ) -> pa.Table:
         return rawlib.read_changes(self.root, source, table, files, progress, lake_schema)
 
-    def to_add(self, source: Source, table: Table, files: list[LandedFile],
-               held: dict[str, rawlib.Held]) -> list[LandedFile]:
+    def to_add(
+        self, source: Source, table: Table, files: list[LandedFile], held: dict[str, rawlib.Held]
+    ) -> list[LandedFile]:
         return plan.to_add(self.root, source, table, files, held)
 
 

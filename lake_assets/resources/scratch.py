@@ -68,8 +68,9 @@ def _process_gone(owner: dict | None) -> bool:
     return False
 
 
-def is_leftover(instance: dg.DagsterInstance, run_id: str, fs: pafs.FileSystem,
-                folder: str) -> bool:
+def is_leftover(
+    instance: dg.DagsterInstance, run_id: str, fs: pafs.FileSystem, folder: str
+) -> bool:
     run = instance.get_run_by_id(run_id)
     if run is not None and run.is_finished:
         return True

@@ -18,13 +18,25 @@ SRC = "s"
 SCHEMA = "public"
 
 # Op, commit time, then the table's columns: the layout DMS writes with TimestampColumnName.
-ROW = pa.schema([("Op", pa.string()), ("ts", pa.timestamp("us")), ("id", pa.int64()), ("v", pa.string())])
+ROW = pa.schema(
+    [("Op", pa.string()), ("ts", pa.timestamp("us")), ("id", pa.int64()), ("v", pa.string())]
+)
 
 
-def catalog(*tables: str | tuple[str, list[str]], source: str = SRC, timestamp_column: str | None = "ts",
-            start_date: str = "2024-01-01", extra: str = "") -> str:
+def catalog(
+    *tables: str | tuple[str, list[str]],
+    source: str = SRC,
+    timestamp_column: str | None = "ts",
+    start_date: str = "2024-01-01",
+    extra: str = "",
+) -> str:
     """A one-source catalog; a table is a name (key `id`) or (name, [key columns])."""
-    lines = ["sources:", f"  - name: {source}", "    format: dms", f'    start_date: "{start_date}"']
+    lines = [
+        "sources:",
+        f"  - name: {source}",
+        "    format: dms",
+        f'    start_date: "{start_date}"',
+    ]
     if timestamp_column:
         lines.append(f"    timestamp_column: {timestamp_column}")
     if extra:
@@ -32,7 +44,11 @@ def catalog(*tables: str | tuple[str, list[str]], source: str = SRC, timestamp_c
     lines.append("    tables:")
     for t in tables:
         name, keys = (t, ["id"]) if isinstance(t, str) else t
-        lines += [f"      - name: {name}", f"        schema: {SCHEMA}", f"        primary_key: [{', '.join(keys)}]"]
+        lines += [
+            f"      - name: {name}",
+            f"        schema: {SCHEMA}",
+            f"        primary_key: [{', '.join(keys)}]",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -41,13 +57,31 @@ def r(op: str | None, when: str, id: int, v: str | None = None) -> dict:
     return {"Op": op, "ts": ts(when), "id": id, "v": v}
 
 
-def cdc(lake: Lake, table: str, name_time: str, rows: list[dict], schema: pa.Schema = ROW, *,
-        date_folders: bool = True, source: str = SRC) -> Path:
+def cdc(
+    lake: Lake,
+    table: str,
+    name_time: str,
+    rows: list[dict],
+    schema: pa.Schema = ROW,
+    *,
+    date_folders: bool = True,
+    source: str = SRC,
+) -> Path:
     """A CDC file named by `name_time` ('2024-01-02 10:00:00.123')."""
-    return write_cdc(lake.landing, source, SCHEMA, table, ts(name_time), rows, schema, date_folders=date_folders)
+    return write_cdc(
+        lake.landing, source, SCHEMA, table, ts(name_time), rows, schema, date_folders=date_folders
+    )
 
 
-def load(lake: Lake, table: str, counter: int, rows: list[dict], schema: pa.Schema = ROW, *, source: str = SRC) -> Path:
+def load(
+    lake: Lake,
+    table: str,
+    counter: int,
+    rows: list[dict],
+    schema: pa.Schema = ROW,
+    *,
+    source: str = SRC,
+) -> Path:
     return write_load(lake.landing, source, SCHEMA, table, counter, rows, schema)
 
 
@@ -56,7 +90,9 @@ def own(rows: list[dict], *keep: str) -> list[dict]:
     return [{k: v for k, v in row.items() if not k.startswith("_") or k in keep} for row in rows]
 
 
-def bronze(lake: Lake, table: str, order_by: str = "id", *keep: str, source: str = SRC) -> list[dict]:
+def bronze(
+    lake: Lake, table: str, order_by: str = "id", *keep: str, source: str = SRC
+) -> list[dict]:
     return own(lake.rows("bronze", source, table, order_by), *keep)
 
 

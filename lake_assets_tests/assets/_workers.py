@@ -15,8 +15,9 @@ def wait_for_go(sync_dir: str, tag: str, timeout: float = 120) -> None:
         time.sleep(0.005)
 
 
-def materialize_raw_partition(root: str, landing: str, catalog: str, source: str, table: str, day: str,
-                              sync_dir: str) -> bool:
+def materialize_raw_partition(
+    root: str, landing: str, catalog: str, source: str, table: str, day: str, sync_dir: str
+) -> bool:
     """Materialize one raw partition through the definitions, after the go signal."""
     import dagster as dg
 
@@ -31,8 +32,12 @@ def materialize_raw_partition(root: str, landing: str, catalog: str, source: str
     try:
         with dg.DagsterInstance.ephemeral() as instance:
             wait_for_go(sync_dir, day)
-            res = job.execute_in_process(instance=instance, asset_selection=[asset_key("raw", source, table)],
-                                         partition_key=day, raise_on_error=False)
+            res = job.execute_in_process(
+                instance=instance,
+                asset_selection=[asset_key("raw", source, table)],
+                partition_key=day,
+                raise_on_error=False,
+            )
             if not res.success:
                 for ev in res.all_events:
                     if ev.event_type_value == "STEP_FAILURE":
@@ -42,7 +47,9 @@ def materialize_raw_partition(root: str, landing: str, catalog: str, source: str
         shutdown()
 
 
-def run_sync(root: str, landing: str, catalog: str, sync_dir: str, tag: str) -> tuple[bool, list[str], list[str]]:
+def run_sync(
+    root: str, landing: str, catalog: str, sync_dir: str, tag: str
+) -> tuple[bool, list[str], list[str]]:
     """`lake-assets sync`'s code path in a process of its own, after the go signal."""
     import dagster as dg
 

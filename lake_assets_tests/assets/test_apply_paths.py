@@ -17,38 +17,59 @@ from pyspark.sql import types as ST
 
 from lake_assets.lib import cdc, delta
 
-from ._lake import catalog, cdc as land_cdc, load, r
+from ._lake import catalog, load, r
+from ._lake import cdc as land_cdc
 
 UTC = dt.timezone.utc
-RAW = ST.StructType([
-    ST.StructField("a", ST.LongType()),
-    ST.StructField("b", ST.StringType()),
-    ST.StructField("amount", ST.DecimalType(10, 2)),
-    ST.StructField("_op", ST.StringType()),
-    ST.StructField("_commit_ts", ST.TimestampType()),
-    ST.StructField("_source_file", ST.StringType()),
-    ST.StructField("_file_pos", ST.LongType()),
-    ST.StructField("_seq", ST.StringType()),
-    ST.StructField("_file_date", ST.DateType()),
-])
-TOMB = ST.StructType([ST.StructField("a", ST.LongType()), ST.StructField("b", ST.StringType()),
-                      ST.StructField("_seq", ST.StringType())])
+RAW = ST.StructType(
+    [
+        ST.StructField("a", ST.LongType()),
+        ST.StructField("b", ST.StringType()),
+        ST.StructField("amount", ST.DecimalType(10, 2)),
+        ST.StructField("_op", ST.StringType()),
+        ST.StructField("_commit_ts", ST.TimestampType()),
+        ST.StructField("_source_file", ST.StringType()),
+        ST.StructField("_file_pos", ST.LongType()),
+        ST.StructField("_seq", ST.StringType()),
+        ST.StructField("_file_date", ST.DateType()),
+    ]
+)
+TOMB = ST.StructType(
+    [
+        ST.StructField("a", ST.LongType()),
+        ST.StructField("b", ST.StringType()),
+        ST.StructField("_seq", ST.StringType()),
+    ]
+)
 
 
 def change(a, b, op, seq, day, amount=None):
-    return (a, b, Decimal(amount) if amount else None, op, dt.datetime(2024, 1, day, tzinfo=UTC), f"f{seq[:2]}",
-            int(seq[2:]), seq, dt.date(2024, 1, day))
+    return (
+        a,
+        b,
+        Decimal(amount) if amount else None,
+        op,
+        dt.datetime(2024, 1, day, tzinfo=UTC),
+        f"f{seq[:2]}",
+        int(seq[2:]),
+        seq,
+        dt.date(2024, 1, day),
+    )
 
 
 # (a, b) keys, one with a null part; several changes a key, out of order across days.
 CHANGES = [
-    change(1, "x", "I", "01001", 1, "1.00"), change(1, "x", "U", "02003", 2, "1.50"),
+    change(1, "x", "I", "01001", 1, "1.00"),
+    change(1, "x", "U", "02003", 2, "1.50"),
     change(1, "x", "U", "02002", 2, "9.99"),
-    change(2, None, "I", "01002", 1, "2.00"), change(2, None, "U", "03001", 3, "2.25"),
-    change(3, "y", "I", "01003", 1, "3.00"), change(3, "y", "D", "02001", 2),
+    change(2, None, "I", "01002", 1, "2.00"),
+    change(2, None, "U", "03001", 3, "2.25"),
+    change(3, "y", "I", "01003", 1, "3.00"),
+    change(3, "y", "D", "02001", 2),
     change(4, "z", "U", "03002", 3, "4.40"),  # older than its tombstone: dropped
     change(5, "z", "I", "03003", 3, "5.50"),  # newer than its tombstone: kept (a re-insert)
-    change(None, "n", "I", "02004", 2, "0.10"), change(None, "n", "U", "03004", 3, "0.20"),
+    change(None, "n", "I", "02004", 2, "0.10"),
+    change(None, "n", "U", "03004", 3, "0.20"),
 ]
 # (3, y)'s is its own delete, as a run leaves it that committed its tombstones and was killed
 # before its bronze commit: the delete stays in the batch, to be applied to bronze.
@@ -67,6 +88,7 @@ def tables(tmp_path, spark):
 
 def _rows(rows) -> list[tuple]:
     """Sorted, with every timestamp as an aware UTC datetime (the engine gives naive UTC)."""
+
     def norm(v):
         if isinstance(v, dt.datetime):
             return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
@@ -119,7 +141,9 @@ def test_a_column_added_later_is_null_in_older_files(spark, tables, tmp_path):
     assert {x[-1] for x in got} == {None, "new"}
 
 
-def test_a_change_held_twice_goes_the_engines_way_and_bronze_keeps_one_row(lake, spark, monkeypatch):
+def test_a_change_held_twice_goes_the_engines_way_and_bronze_keeps_one_row(
+    lake, spark, monkeypatch
+):
     lake.write_catalog(catalog("t"))
     load(lake, "t", 1, [r("I", "2024-01-01 00:00:00", i, f"v{i}") for i in (1, 2)])
     assert lake.sync().ok
@@ -129,12 +153,18 @@ def test_a_change_held_twice_goes_the_engines_way_and_bronze_keeps_one_row(lake,
     raw = str(lake.path("raw", "s", "t"))
     assert lake.sync().ok
     day = delta.read(spark, raw).where("_file_date = DATE'2024-01-02'")
-    day.unionByName(day).write.format("delta").mode("overwrite") \
-        .option("replaceWhere", "_file_date = DATE'2024-01-02'").save(raw)
+    day.unionByName(day).write.format("delta").mode("overwrite").option(
+        "replaceWhere", "_file_date = DATE'2024-01-02'"
+    ).save(raw)
     calls = []
     original = cdc._stage_fresh
-    monkeypatch.setattr(cdc, "_stage_fresh", lambda *a, **k: calls.append(original(*a, **k)) or calls[-1])
+    monkeypatch.setattr(
+        cdc, "_stage_fresh", lambda *a, **k: calls.append(original(*a, **k)) or calls[-1]
+    )
     result = lake.sync()
     assert result.ok, result.failures
     assert calls == [None]  # arrow declined; the engine's window kept one copy
-    assert [(x["id"], x["v"]) for x in lake.rows("bronze", "s", "t", "id")] == [(1, "new"), (2, "v2")]
+    assert [(x["id"], x["v"]) for x in lake.rows("bronze", "s", "t", "id")] == [
+        (1, "new"),
+        (2, "v2"),
+    ]

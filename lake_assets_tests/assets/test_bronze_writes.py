@@ -13,7 +13,8 @@ from lake_assets.lib import cdc, delta
 from lake_assets.resources.spark import LocalSparkResource
 from lake_assets_tests.conftest import read_delta
 
-from ._lake import SRC, assert_ok, bronze, catalog, cdc as land_cdc, load, r
+from ._lake import SRC, assert_ok, bronze, catalog, load, r
+from ._lake import cdc as land_cdc
 
 PATHS = ["arrow_and_delta_rs", "engine"]
 
@@ -29,8 +30,12 @@ def _two_syncs(lake) -> None:
     lake.write_catalog(catalog("t"))
     load(lake, "t", 1, [r("I", "2024-01-01 00:00:00", i, f"v{i}") for i in (1, 2, 3)])
     assert_ok(lake.sync())
-    land_cdc(lake, "t", "2024-01-02 10:00:00", [r("U", "2024-01-02 10:00:00", 1, "new"),
-                                                r("D", "2024-01-02 10:00:00", 2)])
+    land_cdc(
+        lake,
+        "t",
+        "2024-01-02 10:00:00",
+        [r("U", "2024-01-02 10:00:00", 1, "new"), r("D", "2024-01-02 10:00:00", 2)],
+    )
 
 
 def _bronze_path(lake) -> str:
@@ -62,8 +67,15 @@ def test_the_watermark_is_in_bronzes_own_commit(lake, apply_path):
     assert not (lake.root / "_state" / SRC / "t" / "watermark").exists()
     assert bronze(lake, "t") == [{"id": 1, "v": "new"}, {"id": 3, "v": "v3"}]
     meta = _materialization(lake)
-    assert {"changes", "changes_applied", "raw_version", "dagster/row_count", "delta_version",
-            "dagster/column_schema", "dagster/uri"} <= set(meta)
+    assert {
+        "changes",
+        "changes_applied",
+        "raw_version",
+        "dagster/row_count",
+        "delta_version",
+        "dagster/column_schema",
+        "dagster/uri",
+    } <= set(meta)
     assert (meta["changes"].value, meta["changes_applied"].value) == (2, 2)
     assert meta["raw_version"].value == raw_version and meta["dagster/row_count"].value == 2
     assert meta["delta_version"].value == table.version()
@@ -131,8 +143,10 @@ def _fail_the_second_merge(monkeypatch, apply_path) -> list[str]:
 def _watermark(lake) -> tuple:
     """The watermark wherever it is: bronze's log, or the table of before."""
     old = lake.root / "_state" / SRC / "t" / "watermark"
-    return (DeltaTable(_bronze_path(lake)).transaction_version("lake_assets.bronze.raw_version"),
-            read_delta(old) if old.exists() else None)
+    return (
+        DeltaTable(_bronze_path(lake)).transaction_version("lake_assets.bronze.raw_version"),
+        read_delta(old) if old.exists() else None,
+    )
 
 
 def _state(lake) -> tuple:
@@ -181,11 +195,15 @@ def test_the_io_manager_writes_an_arrow_table(tmp_path):
     io = DeltaIOManager(root=str(tmp_path), spark=LocalSparkResource())
     assert dg.materialize([numbers], resources={"io_manager": io}).success
     assert read_delta(tmp_path / "gold" / SRC / "numbers", "SELECT n FROM t ORDER BY n") == [
-        {"n": 1}, {"n": 2}, {"n": 3}]
+        {"n": 1},
+        {"n": 2},
+        {"n": 3},
+    ]
 
 
-def test_an_engine_that_records_app_transactions_gets_them_around_bronzes_merge(lake, spark,
-                                                                              monkeypatch):
+def test_an_engine_that_records_app_transactions_gets_them_around_bronzes_merge(
+    lake, spark, monkeypatch
+):
     """What the Databricks deployment does, on the embedded engine: the confs are set for
     bronze's MERGE only and unset after; Sail ignores them, so the watermark comes second."""
     monkeypatch.setattr(LocalSparkResource, "embedded", lambda self: False)

@@ -18,7 +18,8 @@ GOOD_TABLE = """
 """
 
 BAD = {
-    "missing_primary_key": ("""
+    "missing_primary_key": (
+        """
 sources:
   - name: shop
     format: dms
@@ -28,26 +29,40 @@ sources:
         schema: public
       - name: orders_without_key
         schema: public
-""", ["customers", "primary_key"]),
-    "unknown_format": ("""
+""",
+        ["customers", "primary_key"],
+    ),
+    "unknown_format": (
+        """
 sources:
   - name: shop
     format: debezium_avro
     start_date: "2024-01-01"
-    tables:""" + GOOD_TABLE, ["shop", "debezium_avro"]),
-    "duplicate_table": ("""
+    tables:"""
+        + GOOD_TABLE,
+        ["shop", "debezium_avro"],
+    ),
+    "duplicate_table": (
+        """
 sources:
   - name: shop
     format: dms
     start_date: "2024-01-01"
-    tables:""" + GOOD_TABLE + GOOD_TABLE, ["shop", "customers", "duplicate"]),
-    "unreadable_yaml": ("""
+    tables:"""
+        + GOOD_TABLE
+        + GOOD_TABLE,
+        ["shop", "customers", "duplicate"],
+    ),
+    "unreadable_yaml": (
+        """
 sources:
   - name: shop
     format: dms
     tables: [customers
       - name: {unclosed
-""", ["YAML"]),
+""",
+        ["YAML"],
+    ),
 }
 
 
@@ -82,11 +97,29 @@ def cli_runs(tmp_path_factory):
     procs = {}
     for name in sorted(BAD):
         path = _write(tmp, name)
-        procs[name] = (path, subprocess.Popen(
-            [sys.executable, "-W", "ignore", "-m", "lake_assets.cli", "sync", "--sources", path,
-             "--lake-root", str(tmp / "lake"), "--landing", str(tmp / "landing")],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        ))
+        procs[name] = (
+            path,
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-W",
+                    "ignore",
+                    "-m",
+                    "lake_assets.cli",
+                    "sync",
+                    "--sources",
+                    path,
+                    "--lake-root",
+                    str(tmp / "lake"),
+                    "--landing",
+                    str(tmp / "landing"),
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        )
     out = {}
     for name, (path, proc) in procs.items():
         stdout, stderr = proc.communicate(timeout=180)

@@ -32,9 +32,14 @@ def synced(lake, spark):
 
 def test_checks_pass_on_a_synced_lake(synced):
     checks = _checks(synced)
-    for name in ("raw/a:no_change_held_twice", "bronze/a:primary_key_unique", "bronze/a:primary_key_not_null",
-                 "bronze/a:live_keys_match_raw", "silver/a:primary_key_unique",
-                 "silver/a:quarantine_rate_below_threshold"):
+    for name in (
+        "raw/a:no_change_held_twice",
+        "bronze/a:primary_key_unique",
+        "bronze/a:primary_key_not_null",
+        "bronze/a:live_keys_match_raw",
+        "silver/a:primary_key_unique",
+        "silver/a:quarantine_rate_below_threshold",
+    ):
         assert _run(checks[name], synced).passed, name
 
 
@@ -49,7 +54,9 @@ def test_bronze_checks_fail_on_a_duplicate_a_null_key_and_a_missing_row(synced, 
     path = str(synced.path("bronze", "s", "a"))
     bronze = delta.read(spark, path)
     dup = bronze.where("id = 1")
-    null_key = bronze.where("id = 2").selectExpr(*["CAST(NULL AS BIGINT) AS id" if c == "id" else c for c in bronze.columns])
+    null_key = bronze.where("id = 2").selectExpr(
+        *["CAST(NULL AS BIGINT) AS id" if c == "id" else c for c in bronze.columns]
+    )
     dup.unionByName(null_key).write.format("delta").mode("append").save(path)
     spark.sql(f"DELETE FROM delta.`{path}` WHERE id = 5").collect()
     checks = _checks(synced)

@@ -42,9 +42,21 @@ def test_raw_partitions_of_one_table_materialized_concurrently_in_two_processes(
         def race(days: list[str], tag: str) -> None:
             sync_dir = tmp_path / f"sync-{tag}"
             sync_dir.mkdir()
-            results = [pool.apply_async(_workers.materialize_raw_partition,
-                                        (str(lake.root), str(lake.landing), str(lake.catalog), SRC, "t", d, str(sync_dir)))
-                       for d in days]
+            results = [
+                pool.apply_async(
+                    _workers.materialize_raw_partition,
+                    (
+                        str(lake.root),
+                        str(lake.landing),
+                        str(lake.catalog),
+                        SRC,
+                        "t",
+                        d,
+                        str(sync_dir),
+                    ),
+                )
+                for d in days
+            ]
             deadline = time.monotonic() + 180
             while len(list(sync_dir.glob("ready-*"))) < len(days):
                 assert time.monotonic() < deadline, "workers did not get ready"
@@ -85,8 +97,13 @@ def test_two_syncs_at_once_equal_one_sync(lake, tmp_path):
     sync_dir.mkdir()
     # Two processes, each the sync code path (one standing in for the sensor's run), started together.
     with mp.get_context("spawn").Pool(2) as pool:
-        runs = [pool.apply_async(_workers.run_sync, (str(lake.root), str(lake.landing), str(lake.catalog),
-                                                     str(sync_dir), tag)) for tag in ("a", "b")]
+        runs = [
+            pool.apply_async(
+                _workers.run_sync,
+                (str(lake.root), str(lake.landing), str(lake.catalog), str(sync_dir), tag),
+            )
+            for tag in ("a", "b")
+        ]
         deadline = time.monotonic() + 180
         while len(list(sync_dir.glob("ready-*"))) < 2:
             assert time.monotonic() < deadline, "the syncs did not get ready"

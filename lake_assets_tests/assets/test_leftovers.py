@@ -81,8 +81,13 @@ def test_a_run_notes_its_owner_in_its_folders(lake, monkeypatch):
     load(lake, "t", 1, [r("I", "2024-01-01 00:00:00", 1, "v")])
     claimed = []
     original = scratch.claim
-    monkeypatch.setattr(scratch, "claim", lambda path: (original(path), claimed.append(json.loads(
-        open(f"{path}/{OWNER}").read())))[0])
+    monkeypatch.setattr(
+        scratch,
+        "claim",
+        lambda path: (original(path), claimed.append(json.loads(open(f"{path}/{OWNER}").read())))[
+            0
+        ],
+    )
     assert_ok(lake.sync())
     assert claimed and all(c == _me(os.getpid()) for c in claimed)
     # Removed after the write, as always.

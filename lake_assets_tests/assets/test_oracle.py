@@ -20,8 +20,16 @@ from lake_assets.resources.spark import LocalSparkResource
 from lake_assets_tests.assets._lake import SRC, assert_ok, catalog, table_dir
 from lake_assets_tests.dms_files import UTC, write_parquet
 
-SCHEMA = pa.schema([("Op", pa.string()), ("ts", pa.timestamp("us")), ("id", pa.int64()), ("v", pa.string()),
-                    ("n", pa.int64()), ("amt", pa.decimal128(10, 2))])
+SCHEMA = pa.schema(
+    [
+        ("Op", pa.string()),
+        ("ts", pa.timestamp("us")),
+        ("id", pa.int64()),
+        ("v", pa.string()),
+        ("n", pa.int64()),
+        ("amt", pa.decimal128(10, 2)),
+    ]
+)
 COLUMNS = ("id", "v", "n", "amt")
 
 
@@ -40,7 +48,9 @@ class Landed:
             return (int(stem[4:], 16), "")
         day, rest = stem.split("-")
         frac = rest[6:]
-        when = dt.datetime.strptime(day + rest[:6], "%Y%m%d%H%M%S") + dt.timedelta(microseconds=int(frac.ljust(6, "0")))
+        when = dt.datetime.strptime(day + rest[:6], "%Y%m%d%H%M%S") + dt.timedelta(
+            microseconds=int(frac.ljust(6, "0"))
+        )
         return (when, self.name)
 
 
@@ -58,7 +68,10 @@ def oracle(files: list[Landed]) -> list[dict]:
         if row["Op"] == "D":
             state.pop(row["id"], None)
         else:
-            state[row["id"]] = {**{c: row[c] for c in COLUMNS}, "_commit_ts": row["ts"].replace(tzinfo=UTC)}
+            state[row["id"]] = {
+                **{c: row[c] for c in COLUMNS},
+                "_commit_ts": row["ts"].replace(tzinfo=UTC),
+            }
     return [state[k] for k in sorted(state)]
 
 
@@ -66,36 +79,52 @@ def history(rng: random.Random, n_keys: int = 200, n_cdc: int = 27) -> list[Land
     start = dt.datetime(2024, 1, 1)
 
     def values(key: int) -> dict:
-        return {"id": key, "v": rng.choice([None, "", f"v{rng.randrange(10**6)}", "é😀 "]),
-                "n": rng.choice([None, rng.randrange(-10**12, 10**12)]),
-                "amt": rng.choice([None, Decimal(rng.randrange(-10**9, 10**9)).scaleb(-2)])}
+        return {
+            "id": key,
+            "v": rng.choice([None, "", f"v{rng.randrange(10**6)}", "é😀 "]),
+            "n": rng.choice([None, rng.randrange(-(10**12), 10**12)]),
+            "amt": rng.choice([None, Decimal(rng.randrange(-(10**9), 10**9)).scaleb(-2)]),
+        }
 
     files = []
     # Full loads with counters 9, A and 10 (hex), overlapping keys; their commit times fall
     # among the CDC's.
     snapshot = start + dt.timedelta(days=rng.randrange(2, 6), minutes=rng.randrange(0, 600))
-    for counter, keys in ((0x9, range(1, 121)), (0xA, range(100, n_keys + 1)), (0x10, range(90, 130, 3))):
+    for counter, keys in (
+        (0x9, range(1, 121)),
+        (0xA, range(100, n_keys + 1)),
+        (0x10, range(90, 130, 3)),
+    ):
         if counter == 0x9:
             t0 = snapshot - dt.timedelta(hours=rng.randrange(1, 30))
             times = sorted(t0 + dt.timedelta(minutes=rng.randrange(0, 30)) for _ in keys)
         else:  # one snapshot time: the file order decides between A and 10
             times = [snapshot] * len(keys)
         ops = [rng.choice([None, "I"]) if counter == 0x9 else "I" for _ in keys]
-        files.append(Landed(f"LOAD{counter:08X}.parquet",
-                            [{"Op": op, "ts": t, **values(k)} for op, t, k in zip(ops, times, keys)]))
+        files.append(
+            Landed(
+                f"LOAD{counter:08X}.parquet",
+                [{"Op": op, "ts": t, **values(k)} for op, t, k in zip(ops, times, keys)],
+            )
+        )
     # Keys only the full loads write: their rows show which full load came last.
     cdc_keys = [k for k in range(1, n_keys + 1) if k not in range(90, 130, 6)]
     # CDC files over six days; commit times on a coarse grid so files and rows share them.
     names = set()
     while len(names) < n_cdc:
-        when = start + dt.timedelta(days=rng.randrange(1, 7), seconds=rng.randrange(0, 86400),
-                                    microseconds=rng.choice([0, 1000, 123000, 999000]))
+        when = start + dt.timedelta(
+            days=rng.randrange(1, 7),
+            seconds=rng.randrange(0, 86400),
+            microseconds=rng.choice([0, 1000, 123000, 999000]),
+        )
         names.add(when)
     for when in sorted(names):
         n_rows = rng.randrange(10, 40)
         base = when.replace(minute=(when.minute // 20) * 20, second=0, microsecond=0)
         # Commit times reach back up to two hours before the name: files' times interleave.
-        times = sorted(base - dt.timedelta(minutes=10 * rng.randrange(0, 12)) for _ in range(n_rows))
+        times = sorted(
+            base - dt.timedelta(minutes=10 * rng.randrange(0, 12)) for _ in range(n_rows)
+        )
         rows = []
         for t in times:
             key = rng.choice(cdc_keys)
@@ -117,7 +146,9 @@ def land(lake, f: Landed, rng: random.Random) -> None:
 
 
 def bronze_rows(lake) -> list[dict]:
-    return [{k: r[k] for k in (*COLUMNS, "_commit_ts")} for r in lake.rows("bronze", SRC, "t", "id")]
+    return [
+        {k: r[k] for k in (*COLUMNS, "_commit_ts")} for r in lake.rows("bronze", SRC, "t", "id")
+    ]
 
 
 @pytest.mark.parametrize("seed", [20240101])
@@ -139,7 +170,9 @@ def test_bronze_equals_the_oracle_after_every_sync(lake, seed, apply, monkeypatc
     late = 0
     for i, batch in enumerate(batches):
         seen_max = max((f.file_order() for f in landed if not f.is_full_load), default=None)
-        late += sum(1 for f in batch if not f.is_full_load and seen_max and f.file_order() < seen_max)
+        late += sum(
+            1 for f in batch if not f.is_full_load and seen_max and f.file_order() < seen_max
+        )
         for f in batch:
             land(lake, f, rng)
         # Some files already landed land again, in the other folder.

@@ -6,9 +6,13 @@ import pyarrow as pa
 
 from lake_assets_tests.assets._lake import SRC, assert_ok, bronze, catalog, cdc, load, raw, ts
 
-V1 = pa.schema([("Op", pa.string()), ("ts", pa.timestamp("us")), ("id", pa.int64()), ("n", pa.int64())])
+V1 = pa.schema(
+    [("Op", pa.string()), ("ts", pa.timestamp("us")), ("id", pa.int64()), ("n", pa.int64())]
+)
 V2 = pa.schema(list(V1) + [("extra", pa.string())])
-TEXT_N = pa.schema([("Op", pa.string()), ("ts", pa.timestamp("us")), ("id", pa.int64()), ("n", pa.string())])
+TEXT_N = pa.schema(
+    [("Op", pa.string()), ("ts", pa.timestamp("us")), ("id", pa.int64()), ("n", pa.string())]
+)
 
 
 def c(op, when, id, n=None, **more):
@@ -19,12 +23,26 @@ def test_added_column_appears_in_raw_and_bronze_null_for_older_rows(lake):
     lake.write_catalog(catalog("t", "u"))
 
     def land_v1(t):
-        load(lake, t, 1, [c("I", "2024-01-01 00:00:00", 1, 10), c("I", "2024-01-01 00:00:00", 2, 20)], V1)
+        load(
+            lake,
+            t,
+            1,
+            [c("I", "2024-01-01 00:00:00", 1, 10), c("I", "2024-01-01 00:00:00", 2, 20)],
+            V1,
+        )
         cdc(lake, t, "2024-01-02 09:00:00", [c("U", "2024-01-02 09:00:00", 2, 21)], V1)
 
     def land_v2(t):
-        cdc(lake, t, "2024-01-03 09:00:00", [c("I", "2024-01-03 09:00:00", 3, 30, extra="x3"),
-                                             c("U", "2024-01-03 09:00:01", 2, 22, extra=None)], V2)
+        cdc(
+            lake,
+            t,
+            "2024-01-03 09:00:00",
+            [
+                c("I", "2024-01-03 09:00:00", 3, 30, extra="x3"),
+                c("U", "2024-01-03 09:00:01", 2, 22, extra=None),
+            ],
+            V2,
+        )
         cdc(lake, t, "2024-01-03 10:00:00", [c("U", "2024-01-03 10:00:00", 1, 11, extra="")], V2)
 
     # t: the new column arrives in a later sync; u: both versions land before the first sync.
@@ -35,8 +53,19 @@ def test_added_column_appears_in_raw_and_bronze_null_for_older_rows(lake):
     assert bronze(lake, "t") == [{"id": 1, "n": 10}, {"id": 2, "n": 21}]
     land_v2("t")
     assert_ok(lake.sync())
-    expected_bronze = [{"id": 1, "n": 11, "extra": ""}, {"id": 2, "n": 22, "extra": None}, {"id": 3, "n": 30, "extra": "x3"}]
-    expected_raw = [(1, 10, None), (2, 20, None), (2, 21, None), (3, 30, "x3"), (2, 22, None), (1, 11, "")]
+    expected_bronze = [
+        {"id": 1, "n": 11, "extra": ""},
+        {"id": 2, "n": 22, "extra": None},
+        {"id": 3, "n": 30, "extra": "x3"},
+    ]
+    expected_raw = [
+        (1, 10, None),
+        (2, 20, None),
+        (2, 21, None),
+        (3, 30, "x3"),
+        (2, 22, None),
+        (1, 11, ""),
+    ]
     for t in ("t", "u"):
         assert bronze(lake, t) == expected_bronze, t
         assert [(x["id"], x["n"], x["extra"]) for x in raw(lake, t)] == expected_raw, t
@@ -47,12 +76,16 @@ def test_added_column_appears_in_raw_and_bronze_null_for_older_rows(lake):
     assert_ok(lake.sync())
     for t in ("t", "u"):
         assert bronze(lake, t) == expected_bronze + [{"id": 4, "n": 40, "extra": None}], t
-        assert [(x["id"], x["n"], x["extra"]) for x in raw(lake, t)] == expected_raw[:3] + [(4, 40, None)] + expected_raw[3:]
+        assert [(x["id"], x["n"], x["extra"]) for x in raw(lake, t)] == expected_raw[:3] + [
+            (4, 40, None)
+        ] + expected_raw[3:]
     from deltalake import DeltaTable
 
     for layer in ("raw", "bronze"):
         schema = pa.schema(DeltaTable(str(lake.path(layer, SRC, "t"))).schema().to_arrow())
-        assert schema.field("extra").type in (pa.string(), pa.large_string(), pa.string_view()), layer
+        assert schema.field("extra").type in (pa.string(), pa.large_string(), pa.string_view()), (
+            layer
+        )
         assert schema.field("n").type == pa.int64(), layer
 
 
@@ -61,7 +94,10 @@ def test_incompatible_type_change_fails_sync_naming_table_and_column_and_keeps_b
     load(lake, "t", 1, [c("I", "2024-01-01 00:00:00", 1, 10)], V1)
     load(lake, "ok", 1, [c("I", "2024-01-01 00:00:00", 1, 10)], V1)
     assert_ok(lake.sync())
-    raw_before, bronze_before = lake.rows("raw", SRC, "t", "_seq"), lake.rows("bronze", SRC, "t", "id")
+    raw_before, bronze_before = (
+        lake.rows("raw", SRC, "t", "_seq"),
+        lake.rows("bronze", SRC, "t", "id"),
+    )
     version = lake.version("bronze", SRC, "t")
 
     # n: bigint -> string, in a file of a later day (a partition of its own).

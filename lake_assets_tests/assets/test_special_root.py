@@ -12,8 +12,13 @@ from ._lake import assert_ok
 
 # A space, '#', '(', non-ASCII and a '%' (not followed by two hex digits: see below).
 ROOT = "my lake #1 (ü) 100%"
-TABLES = [("raw", "orders"), ("bronze", "orders"), ("bronze", "order_items"), ("silver", "orders"),
-          ("gold", "daily_sales")]
+TABLES = [
+    ("raw", "orders"),
+    ("bronze", "orders"),
+    ("bronze", "order_items"),
+    ("silver", "orders"),
+    ("gold", "daily_sales"),
+]
 
 
 def test_a_sync_in_a_root_with_url_special_characters_writes_only_inside_it(tmp_path):

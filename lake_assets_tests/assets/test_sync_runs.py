@@ -22,11 +22,20 @@ def test_the_last_raw_run_also_runs_everything_downstream(lake):
         runs = instance.get_runs()
         selections = sorted(sorted("/".join(k.path) for k in run.asset_selection) for run in runs)
     assert selections == [
-        ["bronze/s/a", "bronze/s/b", "raw/s/b", "silver/s/a", "silver/s/a_quarantine", "silver/s/b",
-         "silver/s/b_quarantine"],
+        [
+            "bronze/s/a",
+            "bronze/s/b",
+            "raw/s/b",
+            "silver/s/a",
+            "silver/s/a_quarantine",
+            "silver/s/b",
+            "silver/s/b_quarantine",
+        ],
         ["raw/s/a", "raw/s/b"],
     ], selections
-    assert bronze(lake, "a") == [{"id": 1, "v": "a2"}] and bronze(lake, "b") == [{"id": 1, "v": "b4"}]
+    assert bronze(lake, "a") == [{"id": 1, "v": "a2"}] and bronze(lake, "b") == [
+        {"id": 1, "v": "b4"}
+    ]
 
 
 def test_a_failing_raw_step_in_the_last_run_skips_only_its_own_table_downstream(lake):
@@ -36,7 +45,9 @@ def test_a_failing_raw_step_in_the_last_run_skips_only_its_own_table_downstream(
     bad.write_bytes(b"not parquet")
     res = lake.sync()
     assert not res.ok
-    assert [f for f in res.failures if bad.name in f] and all(bad.name in f for f in res.failures), res.failures
+    assert [f for f in res.failures if bad.name in f] and all(
+        bad.name in f for f in res.failures
+    ), res.failures
     assert bronze(lake, "a") == [{"id": 1, "v": "a1"}]
     assert not lake.path("bronze", SRC, "b").exists() and not lake.path("silver", SRC, "b").exists()
 
@@ -49,19 +60,32 @@ def test_a_run_keeps_no_landed_rows_once_they_are_written(lake):
     defs = lake.defs()
     job = defs.resolve_implicit_global_asset_job_def()
     with dg.DagsterInstance.ephemeral() as instance:
-        res = job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey(["raw", SRC, "a"])],
-                                     partition_key="2024-01-01")
+        res = job.execute_in_process(
+            instance=instance,
+            asset_selection=[dg.AssetKey(["raw", SRC, "a"])],
+            partition_key="2024-01-01",
+        )
         out = res.output_for_node("raw__s__a")
     assert isinstance(out, LocalRows) and out.rows is None
     assert len(lake.rows("raw", SRC, "a")) == 3
 
 
 def test_sync_says_where_it_recorded_lists_every_asset_and_prints_quality(lake):
-    lake.write_catalog(catalog("a", extra="""
+    lake.write_catalog(
+        catalog(
+            "a",
+            extra="""
         models:
           - {name: counted, sql: "SELECT COUNT(*) AS n FROM {{ silver.a }}"}
-    """))
-    load(lake, "a", 1, [r("I", "2024-01-01 00:00:00", 1, "a1"), r("I", "2024-01-01 00:00:00", 2, None)])
+    """,
+        )
+    )
+    load(
+        lake,
+        "a",
+        1,
+        [r("I", "2024-01-01 00:00:00", 1, "a1"), r("I", "2024-01-01 00:00:00", 2, None)],
+    )
     with dg.DagsterInstance.ephemeral() as instance:
         assert_ok(lake.sync(instance))
         first = list(lake.lines)

@@ -19,7 +19,9 @@ from lake_assets.sources.shop.simulator import simulate
 from lake_assets_tests.conftest import Lake
 from lake_assets_tests.gold import shop_expected as expected
 
-PACKAGED_CATALOG = Path(__file__).resolve().parents[2] / "lake_assets" / "sources" / "shop" / "catalog.yaml"
+PACKAGED_CATALOG = (
+    Path(__file__).resolve().parents[2] / "lake_assets" / "sources" / "shop" / "catalog.yaml"
+)
 TODAY = dt.date(2024, 1, 20)
 MAX_TICKS = 6
 DAILY = dg.AssetKey(["gold", "shop", "daily_sales"])
@@ -28,8 +30,11 @@ DAILY = dg.AssetKey(["gold", "shop", "daily_sales"])
 def execute(job, instance, requests) -> list[dg.RunRequest]:
     for r in requests:
         res = job.execute_in_process(
-            instance=instance, asset_selection=list(r.asset_selection), partition_key=r.partition_key,
-            tags=dict(r.tags or {}), raise_on_error=False,
+            instance=instance,
+            asset_selection=list(r.asset_selection),
+            partition_key=r.partition_key,
+            tags=dict(r.tags or {}),
+            raise_on_error=False,
         )
         failures = [e.message for e in res.all_events if e.event_type_value == "STEP_FAILURE"]
         assert res.success, f"run of {r.asset_selection} [{r.partition_key}] failed: {failures}"
@@ -46,7 +51,9 @@ def _dates_of(request: dg.RunRequest) -> list[str]:
 
 
 def tick_sensor(defs, instance, name: str, cursor: str | None):
-    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources=defs.resources) as ctx:
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, definitions=defs, resources=defs.resources
+    ) as ctx:
         data = defs.resolve_sensor_def(name).evaluate_tick(ctx)
     return list(data.run_requests or []), data.cursor
 
@@ -58,8 +65,10 @@ def automation_requests(defs, result) -> list[dg.RunRequest]:
     for key in graph.get_all_asset_keys():
         for p in result.get_requested_partitions(key):
             by_partition[p].append(key)
-    return [dg.RunRequest(asset_selection=sorted(keys, key=lambda k: k.path), partition_key=p)
-            for p, keys in sorted(by_partition.items(), key=lambda kv: kv[0] or "")]
+    return [
+        dg.RunRequest(asset_selection=sorted(keys, key=lambda k: k.path), partition_key=p)
+        for p, keys in sorted(by_partition.items(), key=lambda kv: kv[0] or "")
+    ]
 
 
 def automate(defs, job, instance, cursor) -> tuple[list[set[str]], object]:
@@ -77,7 +86,10 @@ def automate(defs, job, instance, cursor) -> tuple[list[set[str]], object]:
 
 
 def materialization_count(instance) -> int:
-    return sum(len(instance.fetch_materializations(k, limit=10_000).records) for k in instance.get_asset_keys())
+    return sum(
+        len(instance.fetch_materializations(k, limit=10_000).records)
+        for k in instance.get_asset_keys()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +107,9 @@ def chain(tmp_path_factory):
         out = {"lake": lake, "instance": instance, "initial_requested": first.total_requested}
         simulate(str(lake.landing), 2, seed=3, today=TODAY, dirty=True, scale=0.2)
 
-        landing_reqs, landing_cursor = tick_sensor(defs, instance, "landing_files_sensor_shop", None)
+        landing_reqs, landing_cursor = tick_sensor(
+            defs, instance, "landing_files_sensor_shop", None
+        )
         out["landing_requests"] = execute(job, instance, landing_reqs)
         out["ticks"], auto_cursor = automate(defs, job, instance, first.cursor)
         gold_reqs, gold_cursor = tick_sensor(defs, instance, "gold_partitions_sensor_shop", None)
@@ -118,7 +132,8 @@ def test_landing_sensor_requests_the_raw_partitions_of_the_landed_files(chain):
     assert sorted(r.partition_key for r in reqs) == ["2024-01-01", "2024-01-18", "2024-01-19"]
     for r in reqs:
         assert {"/".join(k.path) for k in r.asset_selection} == {
-            f"raw/shop/{t}" for t in ("customers", "orders", "order_items", "products")}
+            f"raw/shop/{t}" for t in ("customers", "orders", "order_items", "products")
+        }
 
 
 def test_automation_carries_raw_to_bronze_silver_and_clv(chain):
@@ -128,7 +143,8 @@ def test_automation_carries_raw_to_bronze_silver_and_clv(chain):
     tables = ("customers", "orders", "order_items", "products")
     assert {f"bronze/shop/{t}" for t in tables} <= requested, (
         f"automation requested {ticks} after the raw partitions were materialized: bronze's condition must "
-        f"fire when any raw partition is updated, even though most of raw's daily partitions are missing")
+        f"fire when any raw partition is updated, even though most of raw's daily partitions are missing"
+    )
     assert {f"silver/shop/{t}" for t in tables} <= requested, ticks
     assert "gold/shop/customer_lifetime_value" in requested, ticks
     # and each of them exactly once: what one tick requested, later ticks do not request again
@@ -138,23 +154,32 @@ def test_automation_carries_raw_to_bronze_silver_and_clv(chain):
 def test_gold_sensor_then_gold_holds_the_landed_orders(chain):
     lake = chain["lake"]
     for layer in ("bronze", "silver", "gold"):
-        assert DeltaTable.is_deltatable(str(lake.path(layer, "shop", "orders" if layer != "gold" else "daily_sales"))), \
-            f"{layer} was never built by the sensors and automation"
+        assert DeltaTable.is_deltatable(
+            str(lake.path(layer, "shop", "orders" if layer != "gold" else "daily_sales"))
+        ), f"{layer} was never built by the sensors and automation"
     silver = {t: lake.rows("silver", "shop", t) for t in ("customers", "orders", "order_items")}
     want = expected.daily_sales(silver["orders"], silver["order_items"])
     assert want, "the landed history has qualifying orders"
     # one run per (gold table, range of consecutive dates), for exactly the dates with
     # qualifying orders
-    got_parts = sorted((d, "/".join(r.asset_selection[0].path)) for r in chain["gold_requests"]
-                       for d in _dates_of(r))
+    got_parts = sorted(
+        (d, "/".join(r.asset_selection[0].path))
+        for r in chain["gold_requests"]
+        for d in _dates_of(r)
+    )
     dates = sorted(r["order_date"].isoformat() for r in want)
     assert sorted({p for p, _ in got_parts}) == dates
     assert [p for p, k in got_parts if k == "gold/shop/daily_sales"] == dates
-    daily_runs = [r for r in chain["gold_requests"] if r.asset_selection[0].path[-1] == "daily_sales"]
+    daily_runs = [
+        r for r in chain["gold_requests"] if r.asset_selection[0].path[-1] == "daily_sales"
+    ]
     assert len(daily_runs) == len(plan.date_ranges([dt.date.fromisoformat(d) for d in dates]))
     assert lake.rows("gold", "shop", "daily_sales", "order_date") == want
-    assert lake.rows("gold", "shop", "customer_lifetime_value", "customer_id") == expected.customer_lifetime_value(
-        silver["customers"], silver["orders"], silver["order_items"])
+    assert lake.rows(
+        "gold", "shop", "customer_lifetime_value", "customer_id"
+    ) == expected.customer_lifetime_value(
+        silver["customers"], silver["orders"], silver["order_items"]
+    )
     # every order landed is in bronze, and in silver or its quarantine
     landed = set()
     for f in (lake.landing / "shop" / "public" / "orders").rglob("*.parquet"):

@@ -49,8 +49,10 @@ def tz(path: str) -> dict:
     aware = pa.table(
         {
             "k": pa.array([1], pa.int64()),
-            "ts": pa.array([dt.datetime(2024, 3, 10, 10, 30, 0, 123456, tzinfo=utc)],
-                           pa.timestamp("us", tz="UTC")),
+            "ts": pa.array(
+                [dt.datetime(2024, 3, 10, 10, 30, 0, 123456, tzinfo=utc)],
+                pa.timestamp("us", tz="UTC"),
+            ),
         }
     )
     spark.createDataFrame(aware).write.format("delta").save(path)
@@ -61,13 +63,16 @@ def tz(path: str) -> dict:
         "UNION ALL SELECT CAST(3 AS BIGINT), CAST('2024-11-03 01:30:00.000001' AS TIMESTAMP)"
     ).write.format("delta").mode("append").save(path)
     naive_arrow = pa.table(
-        {"k": pa.array([4], pa.int64()),
-         "ts": pa.array([dt.datetime(2024, 1, 1, 0, 0)], pa.timestamp("us"))}
+        {
+            "k": pa.array([4], pa.int64()),
+            "ts": pa.array([dt.datetime(2024, 1, 1, 0, 0)], pa.timestamp("us")),
+        }
     )
     spark.createDataFrame(naive_arrow).write.format("delta").mode("append").save(path)
     # A naive Python datetime goes through the client's local zone, not the session's.
-    spark.createDataFrame([(5, dt.datetime(2024, 1, 1, 0, 0))], "k bigint, ts timestamp") \
-        .write.format("delta").mode("append").save(path)
+    spark.createDataFrame(
+        [(5, dt.datetime(2024, 1, 1, 0, 0))], "k bigint, ts timestamp"
+    ).write.format("delta").mode("append").save(path)
     df = spark.read.format("delta").load(path)
     micros = {r["k"]: r["u"] for r in df.selectExpr("k", "unix_micros(ts) AS u").collect()}
     collected = {r["k"]: r["ts"].isoformat() for r in df.collect()}
@@ -100,7 +105,8 @@ def checkpoint(path: str) -> dict:
     out["plain_after_append"] = sorted(r.k for r in spark.read.format("delta").load(path).collect())
     root = os.environ["SAIL_EXECUTION__CHECKPOINT__PATH"]
     out["checkpoint_files"] = sum(
-        name.endswith(".parquet") for _, _, names in os.walk(root) for name in names)
+        name.endswith(".parquet") for _, _, names in os.walk(root) for name in names
+    )
     return out
 
 

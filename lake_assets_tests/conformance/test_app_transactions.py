@@ -41,8 +41,9 @@ def test_the_engine_ignores_the_idempotent_write_session_confs_on_merge(spark, t
     spark.conf.set(cdc.TXN_APP_ID_CONF, APP)
     spark.conf.set(cdc.TXN_VERSION_CONF, "7")
     try:
-        spark.sql(f"MERGE INTO delta.`{p}` t USING {view} s ON t.k = s.k "
-                  "WHEN NOT MATCHED THEN INSERT *").collect()
+        spark.sql(
+            f"MERGE INTO delta.`{p}` t USING {view} s ON t.k = s.k WHEN NOT MATCHED THEN INSERT *"
+        ).collect()
     finally:
         spark.conf.unset(cdc.TXN_APP_ID_CONF)
         spark.conf.unset(cdc.TXN_VERSION_CONF)
@@ -54,10 +55,12 @@ def test_delta_rs_records_one_in_a_merge_and_in_a_commit_of_no_data(spark, tmp_p
     p = str(tmp_path / "t")
     _table(spark, p)
     new = pa.table({"k": pa.array([4], pa.int64()), "v": ["d"]})
+
     def merge(txn_version: int) -> None:
         props = CommitProperties(app_transactions=[Transaction(APP, txn_version)])
-        DeltaTable(p).merge(new, "t.k = s.k", source_alias="s", target_alias="t",
-                            commit_properties=props).when_not_matched_insert_all().execute()
+        DeltaTable(p).merge(
+            new, "t.k = s.k", source_alias="s", target_alias="t", commit_properties=props
+        ).when_not_matched_insert_all().execute()
 
     merge(42)
     assert (version(p), _txn(p)) == (1, 42)
@@ -77,7 +80,9 @@ def test_it_survives_the_engines_commits_and_checkpoints(spark, tmp_path):
         row = spark.createDataFrame([(10 + i, "z")], "k bigint, v string")
         row.write.format("delta").mode("append").save(p)
     assert sorted(f.name for f in (tmp_path / "t" / "_delta_log").glob("*.checkpoint.parquet")) == [
-        "00000000000000000010.checkpoint.parquet", "00000000000000000020.checkpoint.parquet"]
+        "00000000000000000010.checkpoint.parquet",
+        "00000000000000000020.checkpoint.parquet",
+    ]
     assert _txn(p) == 7
     # A restore (of the rows) keeps it too: the txn is table state, not data.
     delta.restore(p, 0)

@@ -68,8 +68,13 @@ def test_cdc_merge_from_dataframe_view(spark, tmp_path, view_name):
     last = history(p)[0]
     assert last["operation"] == "MERGE"
     m = last["operationMetrics"]
-    assert (m["numSourceRows"], m["numTargetRowsInserted"], m["numTargetRowsUpdated"],
-            m["numTargetRowsDeleted"], m["numTargetRowsCopied"]) == (7, 2, 1, 1, 2)
+    assert (
+        m["numSourceRows"],
+        m["numTargetRowsInserted"],
+        m["numTargetRowsUpdated"],
+        m["numTargetRowsDeleted"],
+        m["numTargetRowsCopied"],
+    ) == (7, 2, 1, 1, 2)
     # the engine reads back the same rows
     got = spark.read.format("delta").load(p).orderBy("k1", "k2").collect()
     assert [r.asDict() for r in got] == EXPECTED
@@ -100,15 +105,21 @@ def test_temp_view_is_a_plan_not_a_snapshot(spark, tmp_path, view_name):
 def test_seq_is_compared_as_string(spark, tmp_path, view_name):
     """`_seq` is a string: '10' < '9'. Sequence numbers must be fixed-width (lpad)."""
     p = str(tmp_path / "t")
-    spark.createDataFrame([("a", "9"), ("b", "09")], "k string, _seq string") \
-        .write.format("delta").save(p)
+    spark.createDataFrame([("a", "9"), ("b", "09")], "k string, _seq string").write.format(
+        "delta"
+    ).save(p)
     src = view_name("src")
-    spark.createDataFrame([("a", "10"), ("b", "10")], "k string, _seq string") \
-        .createOrReplaceTempView(src)
-    spark.sql(f"MERGE INTO delta.`{p}` t USING {src} s ON t.k = s.k "
-              "WHEN MATCHED AND s._seq > t._seq THEN UPDATE SET _seq = s._seq")
+    spark.createDataFrame(
+        [("a", "10"), ("b", "10")], "k string, _seq string"
+    ).createOrReplaceTempView(src)
+    spark.sql(
+        f"MERGE INTO delta.`{p}` t USING {src} s ON t.k = s.k "
+        "WHEN MATCHED AND s._seq > t._seq THEN UPDATE SET _seq = s._seq"
+    )
     assert rows(p, "select * from t order by k") == [
-        {"k": "a", "_seq": "9"}, {"k": "b", "_seq": "10"}]
+        {"k": "a", "_seq": "9"},
+        {"k": "b", "_seq": "10"},
+    ]
     assert version(p) == 1
 
 
@@ -134,8 +145,10 @@ def test_duplicate_source_rows(spark, tmp_path, view_name):
     dup = view_name("dup")
     spark.createDataFrame([(1, "x"), (1, "y")], "k bigint, v string").createOrReplaceTempView(dup)
     with pytest.raises(AnalysisException, match="MERGE_CARDINALITY_VIOLATION"):
-        spark.sql(f"MERGE INTO delta.`{p}` t USING {dup} s ON t.k = s.k "
-                  "WHEN MATCHED THEN UPDATE SET v = s.v")
+        spark.sql(
+            f"MERGE INTO delta.`{p}` t USING {dup} s ON t.k = s.k "
+            "WHEN MATCHED THEN UPDATE SET v = s.v"
+        )
     assert version(p) == 0
     assert rows(p, "select * from t order by k") == [{"k": 1, "v": "a"}, {"k": 2, "v": "b"}]
 
@@ -145,12 +158,17 @@ def test_duplicate_source_rows(spark, tmp_path, view_name):
 
     new = view_name("new")
     spark.createDataFrame([(3, "x"), (3, "y")], "k bigint, v string").createOrReplaceTempView(new)
-    spark.sql(f"MERGE INTO delta.`{p}` t USING {new} s ON t.k = s.k "
-              "WHEN MATCHED THEN UPDATE SET v = s.v "
-              "WHEN NOT MATCHED THEN INSERT (k, v) VALUES (s.k, s.v)")
+    spark.sql(
+        f"MERGE INTO delta.`{p}` t USING {new} s ON t.k = s.k "
+        "WHEN MATCHED THEN UPDATE SET v = s.v "
+        "WHEN NOT MATCHED THEN INSERT (k, v) VALUES (s.k, s.v)"
+    )
     assert version(p) == 2
     assert rows(p, "select * from t order by k, v") == [
-        {"k": 2, "v": "b"}, {"k": 3, "v": "x"}, {"k": 3, "v": "y"}]
+        {"k": 2, "v": "b"},
+        {"k": 3, "v": "x"},
+        {"k": 3, "v": "y"},
+    ]
 
 
 def test_merge_has_no_schema_evolution(spark, tmp_path, view_name):
@@ -163,11 +181,15 @@ def test_merge_has_no_schema_evolution(spark, tmp_path, view_name):
     source = spark.createDataFrame([(1, "b", 9), (2, "c", 8)], "k bigint, v string, n int")
     source.createOrReplaceTempView(src)
     with pytest.raises(AnalysisException, match="cannot resolve attribute"):
-        spark.sql(f"MERGE INTO delta.`{p}` t USING {src} s ON t.k = s.k "
-                  "WHEN MATCHED THEN UPDATE SET v = s.v, n = s.n")
+        spark.sql(
+            f"MERGE INTO delta.`{p}` t USING {src} s ON t.k = s.k "
+            "WHEN MATCHED THEN UPDATE SET v = s.v, n = s.n"
+        )
     assert version(p) == 0
-    star = (f"MERGE INTO delta.`{p}` t USING {src} s ON t.k = s.k "
-            "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")
+    star = (
+        f"MERGE INTO delta.`{p}` t USING {src} s ON t.k = s.k "
+        "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
+    )
     spark.conf.set("spark.databricks.delta.schema.autoMerge.enabled", "true")
     try:
         spark.sql(star)
@@ -179,52 +201,73 @@ def test_merge_has_no_schema_evolution(spark, tmp_path, view_name):
     # the way that works: add the column with an empty mergeSchema append, then MERGE
     source.limit(0).write.format("delta").mode("append").option("mergeSchema", "true").save(p)
     assert version(p) == 2
-    spark.sql(f"MERGE INTO delta.`{p}` t USING {src} s ON t.k = s.k "
-              "WHEN MATCHED THEN UPDATE SET v = s.v, n = s.n")
+    spark.sql(
+        f"MERGE INTO delta.`{p}` t USING {src} s ON t.k = s.k "
+        "WHEN MATCHED THEN UPDATE SET v = s.v, n = s.n"
+    )
     assert version(p) == 3
     assert rows(p, "select * from t order by k") == [
-        {"k": 1, "v": "b", "n": 9}, {"k": 2, "v": "c", "n": 8}]
+        {"k": 1, "v": "b", "n": 9},
+        {"k": 2, "v": "c", "n": 8},
+    ]
 
 
 def test_merge_insert_of_a_subset_of_columns(spark, tmp_path, view_name):
     p = str(tmp_path / "t")
-    spark.createDataFrame([(1, "a", "x")], "k bigint, v string, z string") \
-        .write.format("delta").save(p)
+    spark.createDataFrame([(1, "a", "x")], "k bigint, v string, z string").write.format(
+        "delta"
+    ).save(p)
     src = view_name("src")
     spark.createDataFrame([(1, "b"), (2, "c")], "k bigint, v string").createOrReplaceTempView(src)
-    spark.sql(f"MERGE INTO delta.`{p}` t USING {src} s ON t.k = s.k "
-              "WHEN MATCHED THEN UPDATE SET v = s.v "
-              "WHEN NOT MATCHED THEN INSERT (k, v) VALUES (s.k, s.v)")
+    spark.sql(
+        f"MERGE INTO delta.`{p}` t USING {src} s ON t.k = s.k "
+        "WHEN MATCHED THEN UPDATE SET v = s.v "
+        "WHEN NOT MATCHED THEN INSERT (k, v) VALUES (s.k, s.v)"
+    )
     assert rows(p, "select * from t order by k") == [
-        {"k": 1, "v": "b", "z": "x"}, {"k": 2, "v": "c", "z": None}]
+        {"k": 1, "v": "b", "z": "x"},
+        {"k": 2, "v": "c", "z": None},
+    ]
 
 
 def test_merge_into_partitioned_table_rewrites_only_touched_partitions(spark, tmp_path, view_name):
     p = str(tmp_path / "t")
     d1, d2, d3 = dt.date(2024, 1, 1), dt.date(2024, 1, 2), dt.date(2024, 1, 3)
-    spark.createDataFrame([(1, d1, "a"), (2, d2, "b")], "k bigint, d date, v string") \
-        .write.format("delta").partitionBy("d").save(p)
+    spark.createDataFrame([(1, d1, "a"), (2, d2, "b")], "k bigint, d date, v string").write.format(
+        "delta"
+    ).partitionBy("d").save(p)
     src = view_name("src")
-    spark.createDataFrame([(2, d2, "B"), (3, d3, "c")], "k bigint, d date, v string") \
-        .createOrReplaceTempView(src)
-    spark.sql(f"MERGE INTO delta.`{p}` t USING {src} s ON t.k = s.k AND t.d = s.d "
-              "WHEN MATCHED THEN UPDATE SET v = s.v "
-              "WHEN NOT MATCHED THEN INSERT (k, d, v) VALUES (s.k, s.d, s.v)")
+    spark.createDataFrame(
+        [(2, d2, "B"), (3, d3, "c")], "k bigint, d date, v string"
+    ).createOrReplaceTempView(src)
+    spark.sql(
+        f"MERGE INTO delta.`{p}` t USING {src} s ON t.k = s.k AND t.d = s.d "
+        "WHEN MATCHED THEN UPDATE SET v = s.v "
+        "WHEN NOT MATCHED THEN INSERT (k, d, v) VALUES (s.k, s.d, s.v)"
+    )
     assert version(p) == 1
     m = history(p)[0]["operationMetrics"]
     assert (m["numTargetFilesRemoved"], m["numTargetFilesAdded"]) == (1, 2)
     assert rows(p, "select k, d, v from t order by k") == [
-        {"k": 1, "d": d1, "v": "a"}, {"k": 2, "d": d2, "v": "B"}, {"k": 3, "d": d3, "v": "c"}]
+        {"k": 1, "d": d1, "v": "a"},
+        {"k": 2, "d": d2, "v": "B"},
+        {"k": 3, "d": d3, "v": "c"},
+    ]
     assert sorted(x.name for x in (tmp_path / "t").iterdir()) == [
-        "_delta_log", "d=2024-01-01", "d=2024-01-02", "d=2024-01-03"]
+        "_delta_log",
+        "d=2024-01-01",
+        "d=2024-01-02",
+        "d=2024-01-03",
+    ]
 
 
 def test_sql_update_and_delete(spark, tmp_path):
     """UPDATE / DELETE on delta.`path` work, each one commit; like MERGE they return one
     `count` column = rows rewritten (not rows affected); a no-op makes no commit."""
     p = str(tmp_path / "t")
-    spark.createDataFrame([(i, f"v{i}") for i in range(4)], "k bigint, v string") \
-        .write.format("delta").save(p)
+    spark.createDataFrame([(i, f"v{i}") for i in range(4)], "k bigint, v string").write.format(
+        "delta"
+    ).save(p)
     r = spark.sql(f"UPDATE delta.`{p}` SET v = 'u' WHERE k = 1")
     assert version(p) == 1
     assert [tuple(x) for x in r.collect()] == [(4,)]
@@ -235,4 +278,7 @@ def test_sql_update_and_delete(spark, tmp_path):
     spark.sql(f"DELETE FROM delta.`{p}` WHERE k = 999")
     assert version(p) == 2
     assert rows(p, "select * from t order by k") == [
-        {"k": 0, "v": "v0"}, {"k": 1, "v": "u"}, {"k": 3, "v": "v3"}]
+        {"k": 0, "v": "v0"},
+        {"k": 1, "v": "u"},
+        {"k": 3, "v": "v3"},
+    ]

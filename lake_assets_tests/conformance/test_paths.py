@@ -24,8 +24,10 @@ def test_surprise_the_engine_writes_delta_into_percent_encoded_twins(spark, tmp_
     assert not (tmp_path / SPECIAL / "t").exists()
     twins = sorted(p.name for p in tmp_path.iterdir() if p.name != SPECIAL)
     # The log in one twin, the data files in a twin of that twin.
-    assert twins == ["my%20lake%20%231%20(%C3%BC)%20100%25",
-                     "my%2520lake%2520%25231%2520(%25C3%25BC)%2520100%2525"]
+    assert twins == [
+        "my%20lake%20%231%20(%C3%BC)%20100%25",
+        "my%2520lake%2520%25231%2520(%25C3%25BC)%2520100%2525",
+    ]
 
 
 def test_through_engine_path_the_engine_writes_in_place(spark, tmp_path):

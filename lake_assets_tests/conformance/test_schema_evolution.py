@@ -11,7 +11,6 @@ from pyspark.errors import AnalysisException, SparkRuntimeException, Unsupported
 
 from ._delta import field_types, read_table, rows, version
 
-
 UNSUPPORTED_ALTER = "unsupported ALTER TABLE operation"
 
 
@@ -23,8 +22,9 @@ def _base(spark, path, ddl="k bigint, v string", data=((1, "a"), (2, "b"))):
 def test_merge_schema_adds_column_old_rows_null(spark, tmp_path):
     p = str(tmp_path / "t")
     _base(spark, p)
-    spark.createDataFrame([(3, "c", 1.5)], "k bigint, v string, extra double") \
-        .write.format("delta").mode("append").option("mergeSchema", "true").save(p)
+    spark.createDataFrame([(3, "c", 1.5)], "k bigint, v string, extra double").write.format(
+        "delta"
+    ).mode("append").option("mergeSchema", "true").save(p)
     assert version(p) == 1
     assert field_types(p)["extra"] == ("double", True)
     assert rows(p, "select * from t order by k") == [
@@ -38,29 +38,35 @@ def test_empty_append_with_merge_schema_adds_the_column(spark, tmp_path):
     """A commit with no rows (unlike a plain empty append, which makes no commit)."""
     p = str(tmp_path / "t")
     _base(spark, p)
-    spark.createDataFrame([], "k bigint, v string, d date").write.format("delta") \
-        .mode("append").option("mergeSchema", "true").save(p)
+    spark.createDataFrame([], "k bigint, v string, d date").write.format("delta").mode(
+        "append"
+    ).option("mergeSchema", "true").save(p)
     assert version(p) == 1
     assert list(field_types(p)) == ["k", "v", "d"]
     assert rows(p, "select * from t order by k") == [
-        {"k": 1, "v": "a", "d": None}, {"k": 2, "v": "b", "d": None}]
+        {"k": 1, "v": "a", "d": None},
+        {"k": 2, "v": "b", "d": None},
+    ]
     assert spark.read.format("delta").load(p).columns == ["k", "v", "d"]
 
 
 def test_new_column_without_merge_schema_is_an_error(spark, tmp_path):
     p = str(tmp_path / "t")
     _base(spark, p)
-    with pytest.raises(AnalysisException,
-                       match="Field 'extra' not found in table schema. Use mergeSchema=true"):
-        spark.createDataFrame([(3, "c", 1.5)], "k bigint, v string, extra double") \
-            .write.format("delta").mode("append").save(p)
+    with pytest.raises(
+        AnalysisException, match="Field 'extra' not found in table schema. Use mergeSchema=true"
+    ):
+        spark.createDataFrame([(3, "c", 1.5)], "k bigint, v string, extra double").write.format(
+            "delta"
+        ).mode("append").save(p)
     assert version(p) == 0
     # overwrite with another schema needs overwriteSchema, not only mode overwrite
     with pytest.raises(AnalysisException, match="Field 'z' not found in table schema"):
         spark.createDataFrame([(1.0,)], "z double").write.format("delta").mode("overwrite").save(p)
     assert version(p) == 0
-    spark.createDataFrame([(1.0,)], "z double").write.format("delta").mode("overwrite") \
-        .option("overwriteSchema", "true").save(p)
+    spark.createDataFrame([(1.0,)], "z double").write.format("delta").mode("overwrite").option(
+        "overwriteSchema", "true"
+    ).save(p)
     assert version(p) == 1
     assert field_types(p) == {"z": ("double", True)}
     assert rows(p) == [{"z": 1.0}]
@@ -69,17 +75,20 @@ def test_new_column_without_merge_schema_is_an_error(spark, tmp_path):
 def test_type_change_with_merge_schema_is_an_error(spark, tmp_path):
     p = str(tmp_path / "t")
     _base(spark, p)
-    with pytest.raises(SparkRuntimeException,
-                       match="unsupported Delta type widening change at k: long -> string"):
-        spark.createDataFrame([("3", "c")], "k string, v string").write.format("delta") \
-            .mode("append").option("mergeSchema", "true").save(p)
+    with pytest.raises(
+        SparkRuntimeException, match="unsupported Delta type widening change at k: long -> string"
+    ):
+        spark.createDataFrame([("3", "c")], "k string, v string").write.format("delta").mode(
+            "append"
+        ).option("mergeSchema", "true").save(p)
     assert version(p) == 0
     # int -> bigint widening is also refused without the table's type-widening feature
     q = str(tmp_path / "int")
     _base(spark, q, "k int, v string")
     with pytest.raises(AnalysisException, match="requires table property delta.enableTypeWidening"):
-        spark.createDataFrame([(5, "c")], "k bigint, v string").write.format("delta") \
-            .mode("append").option("mergeSchema", "true").save(q)
+        spark.createDataFrame([(5, "c")], "k bigint, v string").write.format("delta").mode(
+            "append"
+        ).option("mergeSchema", "true").save(q)
     assert version(q) == 0
     assert field_types(q)["k"] == ("integer", True)
 
@@ -91,19 +100,29 @@ def test_type_change_without_merge_schema_casts_silently_to_null(spark, tmp_path
     assert spark.conf.get("spark.sql.ansi.enabled") == "true"
     p = str(tmp_path / "t")
     _base(spark, p)
-    spark.createDataFrame([("3", "c"), ("x", "d")], "k string, v string") \
-        .write.format("delta").mode("append").save(p)
+    spark.createDataFrame([("3", "c"), ("x", "d")], "k string, v string").write.format(
+        "delta"
+    ).mode("append").save(p)
     assert version(p) == 1
     assert field_types(p)["k"] == ("long", True)
     assert rows(p, "select k, v from t order by v") == [
-        {"k": 1, "v": "a"}, {"k": 2, "v": "b"}, {"k": 3, "v": "c"}, {"k": None, "v": "d"}]
+        {"k": 1, "v": "a"},
+        {"k": 2, "v": "b"},
+        {"k": 3, "v": "c"},
+        {"k": None, "v": "d"},
+    ]
     q = str(tmp_path / "int")
     _base(spark, q, "k int, v string")
-    spark.createDataFrame([(5, "c"), (3_000_000_000, "d")], "k bigint, v string") \
-        .write.format("delta").mode("append").save(q)
+    spark.createDataFrame([(5, "c"), (3_000_000_000, "d")], "k bigint, v string").write.format(
+        "delta"
+    ).mode("append").save(q)
     assert field_types(q)["k"] == ("integer", True)
     assert rows(q, "select k, v from t order by v") == [
-        {"k": 1, "v": "a"}, {"k": 2, "v": "b"}, {"k": 5, "v": "c"}, {"k": None, "v": "d"}]
+        {"k": 1, "v": "a"},
+        {"k": 2, "v": "b"},
+        {"k": 5, "v": "c"},
+        {"k": None, "v": "d"},
+    ]
 
 
 def test_non_nullable_columns_become_not_null_in_the_table(spark, tmp_path):
@@ -113,8 +132,9 @@ def test_non_nullable_columns_become_not_null_in_the_table(spark, tmp_path):
     spark.sql("SELECT CAST(1 AS BIGINT) AS k, 'a' AS v").write.format("delta").save(p)
     assert field_types(p) == {"k": ("long", False), "v": ("string", False)}
     with pytest.raises(AnalysisException, match="DELTA_NOT_NULL_CONSTRAINT_VIOLATED"):
-        spark.createDataFrame([(None, "b")], "k bigint, v string").write.format("delta") \
-            .mode("append").save(p)
+        spark.createDataFrame([(None, "b")], "k bigint, v string").write.format("delta").mode(
+            "append"
+        ).save(p)
     assert version(p) == 0
 
 
@@ -124,8 +144,9 @@ def test_merge_schema_with_a_non_nullable_new_column_breaks_readers(spark, tmp_p
     must come from a nullable DataFrame column (e.g. createDataFrame with a DDL schema)."""
     p = str(tmp_path / "t")
     _base(spark, p, data=[(1, "a")])
-    spark.sql("SELECT CAST(2 AS BIGINT) AS k, 'z' AS v, CAST(1.5 AS DECIMAL(18,2)) AS m") \
-        .write.format("delta").mode("append").option("mergeSchema", "true").save(p)
+    spark.sql(
+        "SELECT CAST(2 AS BIGINT) AS k, 'z' AS v, CAST(1.5 AS DECIMAL(18,2)) AS m"
+    ).write.format("delta").mode("append").option("mergeSchema", "true").save(p)
     assert version(p) == 1
     assert field_types(p)["m"] == ("decimal(18,2)", False)
     got = spark.read.format("delta").load(p).orderBy("k").collect()
@@ -152,8 +173,9 @@ def test_alter_table(spark, tmp_path, view_name):
         with pytest.raises(UnsupportedOperationException, match=UNSUPPORTED_ALTER):
             spark.sql(f"ALTER TABLE {name} RENAME COLUMN v TO w")
         with pytest.raises(AnalysisException, match="Table features must be specified"):
-            spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES "
-                      "('delta.enableChangeDataFeed' = 'true')")
+            spark.sql(
+                f"ALTER TABLE {name} SET TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')"
+            )
         assert version(p) == 0
         spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ('custom.key' = 'x')")
         assert version(p) == 1

@@ -10,10 +10,12 @@ from ._delta import rows, version
 
 def _three_versions(spark, p):
     spark.createDataFrame([(1, "a")], "k bigint, v string").write.format("delta").save(p)
-    spark.createDataFrame([(2, "b")], "k bigint, v string").write.format("delta") \
-        .mode("append").save(p)
-    spark.createDataFrame([(3, "c")], "k bigint, v string").write.format("delta") \
-        .mode("overwrite").save(p)
+    spark.createDataFrame([(2, "b")], "k bigint, v string").write.format("delta").mode(
+        "append"
+    ).save(p)
+    spark.createDataFrame([(3, "c")], "k bigint, v string").write.format("delta").mode(
+        "overwrite"
+    ).save(p)
     assert version(p) == 2
 
 
@@ -22,8 +24,9 @@ def test_version_as_of(spark, tmp_path):
     _three_versions(spark, p)
 
     def keys(n):
-        return sorted(r.k for r in spark.read.format("delta").option("versionAsOf", n).load(p)
-                      .collect())
+        return sorted(
+            r.k for r in spark.read.format("delta").option("versionAsOf", n).load(p).collect()
+        )
 
     assert [keys(0), keys(1), keys(2)] == [[1], [1, 2], [3]]
     assert sorted(r.k for r in spark.read.format("delta").load(p).collect()) == [3]
@@ -42,24 +45,39 @@ def test_read_change_feed_is_silently_ignored(spark, tmp_path):
     startingVersion ignored. (CDF cannot even be enabled: see below.)"""
     p = str(tmp_path / "t")
     spark.createDataFrame([(1, "a")], "k bigint, v string").write.format("delta").save(p)
-    spark.createDataFrame([(2, "b")], "k bigint, v string").write.format("delta") \
-        .mode("append").save(p)
-    df = spark.read.format("delta").option("readChangeFeed", "true") \
-        .option("startingVersion", 1).load(p)
+    spark.createDataFrame([(2, "b")], "k bigint, v string").write.format("delta").mode(
+        "append"
+    ).save(p)
+    df = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", 1)
+        .load(p)
+    )
     assert df.columns == ["k", "v"]
     assert sorted(tuple(r) for r in df.collect()) == [(1, "a"), (2, "b")]
 
 
 def test_change_data_feed_cannot_be_enabled_on_write(spark, tmp_path):
     p = str(tmp_path / "t")
-    with pytest.raises(SparkRuntimeException,
-                       match="Table features must be specified, please specify: ChangeDataFeed"):
-        spark.createDataFrame([(1, "a")], "k bigint, v string").write.format("delta") \
-            .option("delta.enableChangeDataFeed", "true").save(p)
+    with pytest.raises(
+        SparkRuntimeException,
+        match="Table features must be specified, please specify: ChangeDataFeed",
+    ):
+        spark.createDataFrame([(1, "a")], "k bigint, v string").write.format("delta").option(
+            "delta.enableChangeDataFeed", "true"
+        ).save(p)
 
 
-@pytest.mark.parametrize("stmt", ["OPTIMIZE delta.`{p}`", "VACUUM delta.`{p}`",
-                                  "DESCRIBE HISTORY delta.`{p}`", "DESCRIBE DETAIL delta.`{p}`"])
+@pytest.mark.parametrize(
+    "stmt",
+    [
+        "OPTIMIZE delta.`{p}`",
+        "VACUUM delta.`{p}`",
+        "DESCRIBE HISTORY delta.`{p}`",
+        "DESCRIBE DETAIL delta.`{p}`",
+    ],
+)
 def test_maintenance_sql_is_not_parsed(spark, tmp_path, stmt):
     """Table maintenance and history go through deltalake (delta-rs) instead."""
     p = str(tmp_path / "t")

@@ -20,12 +20,16 @@ def _df(spark, data):
 
 def test_overwrite_append_partitioned_versions(spark, tmp_path):
     p = str(tmp_path / "t")
-    _df(spark, [(1, "a", D1), (2, "b", D2)]).write.format("delta").mode("overwrite") \
-        .partitionBy("d").save(p)
+    _df(spark, [(1, "a", D1), (2, "b", D2)]).write.format("delta").mode("overwrite").partitionBy(
+        "d"
+    ).save(p)
     assert version(p) == 0
     assert history(p)[0]["operation"] == "CREATE TABLE"
     assert sorted(x.name for x in (tmp_path / "t").iterdir()) == [
-        "_delta_log", "d=2024-01-01", "d=2024-01-02"]
+        "_delta_log",
+        "d=2024-01-01",
+        "d=2024-01-02",
+    ]
     assert DeltaTable(p).metadata().partition_columns == ["d"]
 
     _df(spark, [(3, "c", D3)]).write.format("delta").mode("append").partitionBy("d").save(p)
@@ -93,7 +97,10 @@ def test_null_partition_value(spark, tmp_path):
     p = str(tmp_path / "t")
     _df(spark, [(1, "a", D1), (2, "b", None)]).write.format("delta").partitionBy("d").save(p)
     assert sorted(x.name for x in (tmp_path / "t").iterdir()) == [
-        "_delta_log", "d=2024-01-01", "d=__HIVE_DEFAULT_PARTITION__"]
+        "_delta_log",
+        "d=2024-01-01",
+        "d=__HIVE_DEFAULT_PARTITION__",
+    ]
     assert rows(p, "select k, d from t order by k") == [{"k": 1, "d": D1}, {"k": 2, "d": None}]
     got = spark.read.format("delta").load(p).where("d IS NULL").collect()
     assert [r.k for r in got] == [2]
@@ -103,12 +110,16 @@ def test_append_matches_columns_by_name(spark, tmp_path):
     p = str(tmp_path / "t")
     spark.createDataFrame([(1, "a")], "k bigint, v string").write.format("delta").save(p)
     # other column order: matched by name, not position
-    spark.createDataFrame([("b", 2)], "v string, k bigint").write.format("delta") \
-        .mode("append").save(p)
+    spark.createDataFrame([("b", 2)], "v string, k bigint").write.format("delta").mode(
+        "append"
+    ).save(p)
     # a missing column is filled with null
     spark.createDataFrame([(3,)], "k bigint").write.format("delta").mode("append").save(p)
     assert rows(p, "select k, v from t order by k") == [
-        {"k": 1, "v": "a"}, {"k": 2, "v": "b"}, {"k": 3, "v": None}]
+        {"k": 1, "v": "a"},
+        {"k": 2, "v": "b"},
+        {"k": 3, "v": None},
+    ]
     assert version(p) == 2
 
 

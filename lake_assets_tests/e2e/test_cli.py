@@ -12,7 +12,12 @@ pytestmark = pytest.mark.slow
 
 def _run(args, env, cwd):
     proc = subprocess.run(
-        [sys.executable, "-m", "lake_assets.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "lake_assets.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     return proc.returncode, proc.stdout, proc.stderr
 
@@ -22,11 +27,19 @@ def test_demo_then_sync_then_simulate_then_sync(tmp_path):
     code, out, err = _run(["demo", "--days", "3", "--scale", "0.3"], env, tmp_path)
     assert code == 0, err[-3000:]
     lake = tmp_path / ".lake"
-    for layer, table in [("raw", "orders"), ("bronze", "orders"), ("silver", "customers"), ("gold", "daily_sales")]:
+    for layer, table in [
+        ("raw", "orders"),
+        ("bronze", "orders"),
+        ("silver", "customers"),
+        ("gold", "daily_sales"),
+    ]:
         assert (lake / layer / "shop" / table / "_delta_log").is_dir()
     assert "gold/shop/daily_sales" in out and "gross_revenue" in out
     assert "quality of silver/shop" in out
-    assert f"DAGSTER_HOME={lake / '_dagster'}" in out and f"dagster dev -w {lake / '_dagster' / 'lake_assets_workspace.yaml'}" in out
+    assert (
+        f"DAGSTER_HOME={lake / '_dagster'}" in out
+        and f"dagster dev -w {lake / '_dagster' / 'lake_assets_workspace.yaml'}" in out
+    )
     # Runs went into the instance the printed command opens.
     assert (lake / "_dagster" / "history").exists() or (lake / "_dagster" / "storage").exists()
 
@@ -48,12 +61,18 @@ def test_demo_then_sync_then_simulate_then_sync(tmp_path):
 
 def test_sync_with_a_bad_catalog_fails_with_one_line(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("sources:\n  - name: x\n    format: avro\n    start_date: '2024-01-01'\n    tables: [{name: t, schema: s, primary_key: [id]}]\n")
+    bad.write_text(
+        "sources:\n  - name: x\n    format: avro\n    start_date: '2024-01-01'\n    tables: [{name: t, schema: s, primary_key: [id]}]\n"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAKE_")}
-    code, out, err = _run(["sync", "--lake-root", str(tmp_path / "lake"), "--sources", str(bad)], env, tmp_path)
+    code, out, err = _run(
+        ["sync", "--lake-root", str(tmp_path / "lake"), "--sources", str(bad)], env, tmp_path
+    )
     assert code == 2
-    assert err.strip() == (f"error: {bad}: source 'x': unknown format 'avro'; known formats: dms, debezium "
-                           "(a format of your own is package.module:ClassName)")
+    assert err.strip() == (
+        f"error: {bad}: source 'x': unknown format 'avro'; known formats: dms, debezium "
+        "(a format of your own is package.module:ClassName)"
+    )
 
 
 def test_every_option_has_help_and_a_default():

@@ -25,20 +25,29 @@ CDC_NAME = re.compile(r"^\d{8}-\d{9}\.parquet$")
 
 def _run(args, cwd):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LAKE_", "DAGSTER_HOME"))}
-    proc = subprocess.run([sys.executable, "-m", "lake_assets.cli", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lake_assets.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, f"{args}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
 
 def _names(landing: Path) -> dict[str, set[str]]:
-    return {t: {p.name for p in (landing / "shop" / "public" / t).rglob("*.parquet")}
-            for t in TABLES}
+    return {
+        t: {p.name for p in (landing / "shop" / "public" / t).rglob("*.parquet")} for t in TABLES
+    }
 
 
 def _raw_rows(lake: Path) -> int:
-    return sum(len(DeltaTable(str(lake / "raw" / "shop" / t)).to_pyarrow_table(
-        columns=["_op"])) for t in TABLES)
+    return sum(
+        len(DeltaTable(str(lake / "raw" / "shop" / t)).to_pyarrow_table(columns=["_op"]))
+        for t in TABLES
+    )
 
 
 @pytest.fixture(scope="module")

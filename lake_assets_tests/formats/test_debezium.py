@@ -60,8 +60,16 @@ def _fixture(lake, source: str, kind: str, name: str, folder="partition=0") -> P
 
 
 def _event(op: str, ms: int, before=None, after=None) -> dict:
-    source = {"version": "2.5.0.Final", "connector": "postgresql", "name": "pg", "ts_ms": ms,
-              "snapshot": "false", "db": "bank", "schema": "public", "table": "accounts"}
+    source = {
+        "version": "2.5.0.Final",
+        "connector": "postgresql",
+        "name": "pg",
+        "ts_ms": ms,
+        "snapshot": "false",
+        "db": "bank",
+        "schema": "public",
+        "table": "accounts",
+    }
     return {"before": before, "after": after, "source": source, "op": op, "ts_ms": ms + 50}
 
 
@@ -87,17 +95,32 @@ def test_postgres_events_without_schema_apply_in_offset_order_typed_by_the_catal
     assert_ok(lake.sync())
     # The update's source.ts_ms is before the snapshot read's, its offset after: offsets win.
     assert bronze(lake, "accounts", source="pg") == [
-        {"id": 1, "name": "Ada L.", "balance": Decimal("999.99"), "opened": dt.date(2024, 1, 2),
-         "updated_at": utc(2024, 1, 2, 10, 0, 3), "synced_at": utc(2024, 1, 2, 10, 0, 3, 456000),
-         "closed_at": None},
-        {"id": 3, "name": "Cy", "balance": Decimal("0.00"), "opened": dt.date(2024, 1, 4),
-         "updated_at": utc(2024, 1, 2, 11, 0, 0, 123456),
-         "synced_at": utc(2024, 1, 2, 11, 0, 0, 123000),
-         "closed_at": utc(2024, 1, 2, 10, 30, 0, 500000)},
+        {
+            "id": 1,
+            "name": "Ada L.",
+            "balance": Decimal("999.99"),
+            "opened": dt.date(2024, 1, 2),
+            "updated_at": utc(2024, 1, 2, 10, 0, 3),
+            "synced_at": utc(2024, 1, 2, 10, 0, 3, 456000),
+            "closed_at": None,
+        },
+        {
+            "id": 3,
+            "name": "Cy",
+            "balance": Decimal("0.00"),
+            "opened": dt.date(2024, 1, 4),
+            "updated_at": utc(2024, 1, 2, 11, 0, 0, 123456),
+            "synced_at": utc(2024, 1, 2, 11, 0, 0, 123000),
+            "closed_at": utc(2024, 1, 2, 10, 30, 0, 500000),
+        },
     ]
     got = raw(lake, "accounts", "_commit_ts", "_file_date", source="pg")
     assert [(r["_op"], r["id"], r["_file_pos"]) for r in got] == [
-        ("I", 1, 0), ("I", 2, 1), ("U", 1, 2), ("I", 3, 3), ("D", 2, 4)
+        ("I", 1, 0),
+        ("I", 2, 1),
+        ("U", 1, 2),
+        ("I", 3, 3),
+        ("D", 2, 4),
     ]
     assert got[2]["_commit_ts"] == utc(2024, 1, 2, 10, 0, 3)
     assert got[1]["balance"] == Decimal("-5.25")
@@ -119,21 +142,29 @@ def test_mysql_events_with_schema_decode_every_logical_type(lake):
     assert got[1]["price"] == Decimal("123451.10")  # Paimon's bytes, at this column's scale
     row = got[2]
     assert {k: row[k] for k in row if not k.startswith("_")} == {
-        "id": 101, "name": "scooter v2", "price": Decimal("-5.25"), "weight": 3.14,
+        "id": 101,
+        "name": "scooter v2",
+        "price": Decimal("-5.25"),
+        "weight": 3.14,
         "released": dt.date(2023, 3, 23),
         "made_at": utc(2023, 3, 23, 14, 30, 5, 123000),
         "seen_at": utc(2023, 3, 23, 14, 30, 5, 123456),
         "nano_at": utc(2023, 3, 23, 14, 30, 5, 123456),  # ns cut to the lake's µs
         "stamped": utc(2023, 3, 23, 22, 0, 10, 123456),
         "opens": "10:13:23.000000",
-        "attrs": '{"a": "b"}', "uid": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
-        "flags": bytes([0x05, 0x80]), "tags": ["x", None, "y"],
-        "ratio": Decimal("-0.0015"), "year": 2023,
+        "attrs": '{"a": "b"}',
+        "uid": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        "flags": bytes([0x05, 0x80]),
+        "tags": ["x", None, "y"],
+        "ratio": Decimal("-0.0015"),
+        "year": 2023,
     }
     from lake_assets_tests.conftest import read_delta
 
-    types = read_delta(lake.path("raw", "my", "products"),
-                       "SELECT arrow_typeof(price) p, arrow_typeof(ratio) r FROM t LIMIT 1")
+    types = read_delta(
+        lake.path("raw", "my", "products"),
+        "SELECT arrow_typeof(price) p, arrow_typeof(ratio) r FROM t LIMIT 1",
+    )
     assert types == [{"p": "Decimal128(10, 2)", "r": "Decimal128(38, 18)"}]
 
 
@@ -142,16 +173,22 @@ def test_raw_holds_a_truncate_as_one_change_with_null_columns(lake, dagster_inst
 
     lake.write_catalog(CATALOG)
     _fixture(lake, "pg", "postgres", PG_TRUNCATE_FILE)
-    res = lake.defs().resolve_implicit_global_asset_job_def().execute_in_process(
-        instance=dagster_instance,
-        partition_key="2024-01-03",
-        asset_selection=[asset_key("raw", "pg", "accounts")],
-        raise_on_error=False,
+    res = (
+        lake.defs()
+        .resolve_implicit_global_asset_job_def()
+        .execute_in_process(
+            instance=dagster_instance,
+            partition_key="2024-01-03",
+            asset_selection=[asset_key("raw", "pg", "accounts")],
+            raise_on_error=False,
+        )
     )
     assert res.success
     got = raw(lake, "accounts", "_commit_ts", source="pg")
     assert [(r["_op"], r["id"], r["name"], r["_file_pos"]) for r in got] == [
-        ("I", 4, "Di", 0), ("T", None, None, 1), ("I", 5, "Eve", 2)
+        ("I", 4, "Di", 0),
+        ("T", None, None, 1),
+        ("I", 5, "Eve", 2),
     ]
     assert got[1]["_commit_ts"] == utc(2024, 1, 3, 11)
 
@@ -159,24 +196,36 @@ def test_raw_holds_a_truncate_as_one_change_with_null_columns(lake, dagster_inst
 def test_gzipped_files_in_partition_and_time_folders_of_several_partitions(lake):
     lake.write_catalog(CATALOG)
     first = _lines(_event("c", 1704189600000, after=_account(1, "a")))
-    _land(lake, "pg", "pg.public.accounts", "pg.public.accounts+0+0000000000.json.gz",
-          gzip.compress(first))
-    _accounts(lake, "pg.public.accounts+1+0000000000.json",
-              _event("c", 1704189600000, after=_account(2, "b")),
-              folder="year=2024/month=01/day=02/hour=10")
+    _land(
+        lake,
+        "pg",
+        "pg.public.accounts",
+        "pg.public.accounts+0+0000000000.json.gz",
+        gzip.compress(first),
+    )
+    _accounts(
+        lake,
+        "pg.public.accounts+1+0000000000.json",
+        _event("c", 1704189600000, after=_account(2, "b")),
+        folder="year=2024/month=01/day=02/hour=10",
+    )
     assert_ok(lake.sync())
     assert _names(lake) == [(1, "a"), (2, "b")]
 
 
 def test_a_file_landed_twice_is_held_once_and_a_second_sync_changes_nothing(lake):
     lake.write_catalog(CATALOG)
-    once = _accounts(lake, "pg.public.accounts+0+0000000000.json",
-                     _event("c", 1704189600000, after=_account(1, "a")),
-                     _event("u", 1704189601000, after=_account(1, "b")))
+    once = _accounts(
+        lake,
+        "pg.public.accounts+0+0000000000.json",
+        _event("c", 1704189600000, after=_account(1, "a")),
+        _event("u", 1704189601000, after=_account(1, "b")),
+    )
     _land(lake, "pg", "pg.public.accounts", once.name, once.read_bytes(), "elsewhere/partition=0")
     assert_ok(lake.sync())
     assert [(r["_op"], r["name"]) for r in raw(lake, "accounts", source="pg")] == [
-        ("I", "a"), ("U", "b")
+        ("I", "a"),
+        ("U", "b"),
     ]
     version = lake.version("raw", "pg", "accounts")
     assert_ok(lake.sync())
@@ -185,13 +234,19 @@ def test_a_file_landed_twice_is_held_once_and_a_second_sync_changes_nothing(lake
 
 def test_a_late_file_of_earlier_offsets_does_not_undo_later_ones(lake):
     lake.write_catalog(CATALOG)
-    _accounts(lake, "pg.public.accounts+0+0000000002.json",
-              _event("u", 1704189602000, after=_account(1, "newest")))
+    _accounts(
+        lake,
+        "pg.public.accounts+0+0000000002.json",
+        _event("u", 1704189602000, after=_account(1, "newest")),
+    )
     assert_ok(lake.sync())
     # Lands a day later, with later commit times (clock skew): offsets 0-1 still come first.
-    _accounts(lake, "pg.public.accounts+0+0000000000.json",
-              _event("c", 1704276000000, after=_account(1, "old")),
-              _event("u", 1704276001000, after=_account(1, "older")))
+    _accounts(
+        lake,
+        "pg.public.accounts+0+0000000000.json",
+        _event("c", 1704276000000, after=_account(1, "old")),
+        _event("u", 1704276001000, after=_account(1, "older")),
+    )
     assert_ok(lake.sync())
     assert _names(lake) == [(1, "newest")]
     assert [r["name"] for r in raw(lake, "accounts", source="pg")] == ["old", "older", "newest"]
@@ -199,16 +254,22 @@ def test_a_late_file_of_earlier_offsets_does_not_undo_later_ones(lake):
 
 def test_a_delete_removes_its_key_and_a_later_insert_brings_it_back(lake):
     lake.write_catalog(CATALOG)
-    _accounts(lake, "pg.public.accounts+0+0000000000.json",
-              _event("c", 1704189600000, after=_account(1, "a")),
-              _event("c", 1704189600001, after=_account(2, "b")),
-              _event("d", 1704189601000, before=_account(1, "a")),
-              None,
-              _event("d", 1704189602000, before={"id": 2}))
+    _accounts(
+        lake,
+        "pg.public.accounts+0+0000000000.json",
+        _event("c", 1704189600000, after=_account(1, "a")),
+        _event("c", 1704189600001, after=_account(2, "b")),
+        _event("d", 1704189601000, before=_account(1, "a")),
+        None,
+        _event("d", 1704189602000, before={"id": 2}),
+    )
     assert_ok(lake.sync())
     assert _names(lake) == []
-    _accounts(lake, "pg.public.accounts+0+0000000005.json",
-              _event("c", 1704189603000, after=_account(1, "again")))
+    _accounts(
+        lake,
+        "pg.public.accounts+0+0000000005.json",
+        _event("c", 1704189603000, after=_account(1, "again")),
+    )
     assert_ok(lake.sync())
     assert _names(lake) == [(1, "again")]
 
@@ -218,8 +279,10 @@ def test_a_delete_removes_its_key_and_a_later_insert_brings_it_back(lake):
     [
         (b'{"op": "c", "after": {"id": 1}', "line 2: not JSON"),
         (json.dumps(_event("x", 1704189600000, after={"id": 1})).encode(), "line 2: op 'x'"),
-        (json.dumps(_event("d", 1704189600000, before={"name": "a"})).encode(),
-         "line 2: op 'd': `before` lacks key column(s) ['id']"),
+        (
+            json.dumps(_event("d", 1704189600000, before={"name": "a"})).encode(),
+            "line 2: op 'd': `before` lacks key column(s) ['id']",
+        ),
         (json.dumps({"id": 1, "name": "flattened"}).encode(), "line 2: no `op`"),
     ],
     ids=["malformed-json", "unknown-op", "delete-without-key", "not-an-envelope"],
@@ -227,8 +290,13 @@ def test_a_delete_removes_its_key_and_a_later_insert_brings_it_back(lake):
 def test_a_bad_line_fails_its_file_naming_file_and_line(lake, line, reason):
     lake.write_catalog(CATALOG)
     good = _lines(_event("c", 1704189600000, after=_account(1, "a")))
-    bad = _land(lake, "pg", "pg.public.accounts", "pg.public.accounts+0+0000000000.json",
-                good + line + b"\n")
+    bad = _land(
+        lake,
+        "pg",
+        "pg.public.accounts",
+        "pg.public.accounts+0+0000000000.json",
+        good + line + b"\n",
+    )
     res = lake.sync()
     assert not res.ok
     assert any(bad.name in f and reason in f for f in res.failures), res.failures
@@ -241,17 +309,22 @@ def test_a_file_not_named_as_the_sink_names_them_fails_naming_it(lake):
     lake.write_catalog(CATALOG)
     odd = _accounts(lake, "accounts-0.json", _event("c", 1704189600000, after=_account(1, "a")))
     res = lake.sync()
-    assert not res.ok and any(odd.name in f and "<topic>+<partition>" in f
-                              for f in res.failures), res.failures
+    assert not res.ok and any(odd.name in f and "<topic>+<partition>" in f for f in res.failures), (
+        res.failures
+    )
 
 
 def test_the_landing_planner_and_raw_agree_on_a_files_day(lake):
     from lake_assets.lib import plan
 
     lake.write_catalog(CATALOG)
-    _accounts(lake, "pg.public.accounts+0+0000000000.json", None,
-              _event("c", 1704276000000, after=_account(1, "a")),  # 2024-01-03
-              _event("c", 1704362400000, after=_account(2, "b")))  # 2024-01-04
+    _accounts(
+        lake,
+        "pg.public.accounts+0+0000000000.json",
+        None,
+        _event("c", 1704276000000, after=_account(1, "a")),  # 2024-01-03
+        _event("c", 1704362400000, after=_account(2, "b")),
+    )  # 2024-01-04
     source = parse_catalog(lake.catalog.read_text()).source("pg")
     days = plan.pending(str(lake.landing), str(lake.root), source)["accounts"]
     assert list(days) == [dt.date(2024, 1, 3)]
@@ -268,8 +341,13 @@ def test_the_landing_planner_and_raw_agree_on_a_files_day(lake):
 def test_a_tables_topic_names_its_folder_and_its_files(lake):
     topic = "schema: public\n        topic: cdc.x\n"
     lake.write_catalog(CATALOG.replace("schema: public\n", topic))
-    _land(lake, "pg", "cdc.x", "cdc.x+0+0000000000.json",
-          _lines(_event("c", 1704189600000, after=_account(1, "a"))))
+    _land(
+        lake,
+        "pg",
+        "cdc.x",
+        "cdc.x+0+0000000000.json",
+        _lines(_event("c", 1704189600000, after=_account(1, "a"))),
+    )
     assert_ok(lake.sync())
     assert _names(lake) == [(1, "a")]
 
@@ -327,39 +405,61 @@ sources:
 
 
 def test_without_a_schema_decimals_read_in_each_decimal_handling_mode():
-    events = [_event("c", 1704189600000, after={"id": i, "balance": v})
-              for i, v in enumerate(["MDk=", "123.45", 123.45, {"scale": 1, "value": "MDk="}])]
+    events = [
+        _event("c", 1704189600000, after={"id": i, "balance": v})
+        for i, v in enumerate(["MDk=", "123.45", 123.45, {"scale": 1, "value": "MDk="}])
+    ]
     got = _parse("{id: bigint, balance: 'decimal(10,2)'}", *events).column("balance").to_pylist()
     assert got == [Decimal("123.45"), Decimal("123.45"), Decimal("123.45"), Decimal("1234.50")]
 
 
 def test_without_a_schema_integer_timestamps_are_told_apart_by_magnitude():
     when = [1704189600123, 1704189600123456, 1704189600123456789, "2024-01-02T10:00:00.123Z"]
-    events = [_event("c", 1704189600000, after={"id": i, "updated_at": v})
-              for i, v in enumerate(when)]
+    events = [
+        _event("c", 1704189600000, after={"id": i, "updated_at": v}) for i, v in enumerate(when)
+    ]
     got = _parse("{id: bigint, updated_at: timestamp}", *events).column("updated_at").to_pylist()
-    assert got == [utc(2024, 1, 2, 10, 0, 0, 123000), utc(2024, 1, 2, 10, 0, 0, 123456),
-                   utc(2024, 1, 2, 10, 0, 0, 123456), utc(2024, 1, 2, 10, 0, 0, 123000)]
+    assert got == [
+        utc(2024, 1, 2, 10, 0, 0, 123000),
+        utc(2024, 1, 2, 10, 0, 0, 123456),
+        utc(2024, 1, 2, 10, 0, 0, 123456),
+        utc(2024, 1, 2, 10, 0, 0, 123000),
+    ]
 
 
 def _schema(*fields):
-    row = {"type": "struct", "fields": [{"type": "int64", "optional": False, "field": "id"},
-                                         *fields], "optional": True}
+    row = {
+        "type": "struct",
+        "fields": [{"type": "int64", "optional": False, "field": "id"}, *fields],
+        "optional": True,
+    }
     return {"type": "struct", "fields": [{**row, "field": "before"}, {**row, "field": "after"}]}
 
 
 def test_with_a_schema_times_of_day_run_past_a_day_and_below_zero_as_mysql_sends_them():
-    micro = {"type": "int64", "optional": True, "name": "io.debezium.time.MicroTime",
-             "version": 1, "field": "t"}
-    events = [_event("c", 1704189600000, after={"id": i, "t": v})
-              for i, v in enumerate([-3_600_000_001, 90_000_000_000])]
+    micro = {
+        "type": "int64",
+        "optional": True,
+        "name": "io.debezium.time.MicroTime",
+        "version": 1,
+        "field": "t",
+    }
+    events = [
+        _event("c", 1704189600000, after={"id": i, "t": v})
+        for i, v in enumerate([-3_600_000_001, 90_000_000_000])
+    ]
     got = _parse("{id: bigint}", *events, wrapped_schema=_schema(micro)).column("t").to_pylist()
     assert got == ["-01:00:00.000001", "25:00:00.000000"]
 
 
 def test_with_a_schema_zoned_timestamps_with_nanoseconds_and_offsets_are_utc():
-    zoned = {"type": "string", "optional": True, "name": "io.debezium.time.ZonedTimestamp",
-             "version": 1, "field": "z"}
+    zoned = {
+        "type": "string",
+        "optional": True,
+        "name": "io.debezium.time.ZonedTimestamp",
+        "version": 1,
+        "field": "z",
+    }
     when = "2024-01-02T11:00:00.123456789+01:00"
     events = [_event("c", 1704189600000, after={"id": 1, "z": when})]
     got = _parse("{id: bigint}", *events, wrapped_schema=_schema(zoned)).column("z").to_pylist()

@@ -17,7 +17,9 @@ def utc_date(ts: dt.datetime) -> dt.date:
 
 
 def line_revenue(item: dict) -> Decimal:
-    return item["quantity"] * item["unit_price"] - (item["discount"] if item["discount"] is not None else Decimal(0))
+    return item["quantity"] * item["unit_price"] - (
+        item["discount"] if item["discount"] is not None else Decimal(0)
+    )
 
 
 def _items_by_order(items: list[dict]) -> dict[int, list[dict]]:
@@ -36,8 +38,16 @@ def daily_sales(orders: list[dict], items: list[dict]) -> list[dict]:
     acc: dict[dt.date, dict] = {}
     for o in qualifying(orders):
         d = utc_date(o["order_ts"])
-        row = acc.setdefault(d, {"order_date": d, "orders": 0, "items": 0, "gross_revenue": Decimal("0.00"),
-                                 "customers": set()})
+        row = acc.setdefault(
+            d,
+            {
+                "order_date": d,
+                "orders": 0,
+                "items": 0,
+                "gross_revenue": Decimal("0.00"),
+                "customers": set(),
+            },
+        )
         row["orders"] += 1
         row["customers"].add(o["customer_id"])
         for i in by_order.get(o["order_id"], []):
@@ -61,9 +71,19 @@ def product_daily_sales(orders: list[dict], items: list[dict], products: list[di
         for i in by_order.get(o["order_id"], []):
             k = (d, i["product_id"])
             p = prod.get(i["product_id"], {})
-            row = acc.setdefault(k, {"order_date": d, "product_id": i["product_id"], "sku": p.get("sku"),
-                                     "name": p.get("name"), "category": p.get("category"), "orders": set(),
-                                     "units": 0, "gross_revenue": Decimal("0.00")})
+            row = acc.setdefault(
+                k,
+                {
+                    "order_date": d,
+                    "product_id": i["product_id"],
+                    "sku": p.get("sku"),
+                    "name": p.get("name"),
+                    "category": p.get("category"),
+                    "orders": set(),
+                    "units": 0,
+                    "gross_revenue": Decimal("0.00"),
+                },
+            )
             row["orders"].add(o["order_id"])
             row["units"] += i["quantity"]
             row["gross_revenue"] += line_revenue(i)
@@ -76,7 +96,9 @@ def product_daily_sales(orders: list[dict], items: list[dict], products: list[di
     return out
 
 
-def customer_lifetime_value(customers: list[dict], orders: list[dict], items: list[dict]) -> list[dict]:
+def customer_lifetime_value(
+    customers: list[dict], orders: list[dict], items: list[dict]
+) -> list[dict]:
     by_order = _items_by_order(items)
     per_customer: dict[int, list[tuple[dt.date, Decimal]]] = defaultdict(list)
     for o in qualifying(orders):
@@ -86,14 +108,18 @@ def customer_lifetime_value(customers: list[dict], orders: list[dict], items: li
     for c in sorted(customers, key=lambda c: c["customer_id"]):
         mine = per_customer.get(c["customer_id"], [])
         total = sum((r for _, r in mine), Decimal("0.00"))
-        out.append({
-            "customer_id": c["customer_id"],
-            "country": c["country"],
-            "signup_date": utc_date(c["created_at"]) if c["created_at"] is not None else None,
-            "orders": len(mine),
-            "lifetime_revenue": total.quantize(CENT),
-            "avg_order_value": (total / len(mine)).quantize(CENT, ROUND_HALF_UP) if mine else Decimal("0.00"),
-            "first_order_date": min((d for d, _ in mine), default=None),
-            "last_order_date": max((d for d, _ in mine), default=None),
-        })
+        out.append(
+            {
+                "customer_id": c["customer_id"],
+                "country": c["country"],
+                "signup_date": utc_date(c["created_at"]) if c["created_at"] is not None else None,
+                "orders": len(mine),
+                "lifetime_revenue": total.quantize(CENT),
+                "avg_order_value": (total / len(mine)).quantize(CENT, ROUND_HALF_UP)
+                if mine
+                else Decimal("0.00"),
+                "first_order_date": min((d for d, _ in mine), default=None),
+                "last_order_date": max((d for d, _ in mine), default=None),
+            }
+        )
     return out

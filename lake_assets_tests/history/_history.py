@@ -10,13 +10,25 @@ from lake_assets_tests.conftest import Lake
 VERSION = ("_valid_from", "_valid_to", "_is_current")
 
 
-def catalog(table: str, keys: list[str], history: str = "true", *,
-            timestamp_column: str | None = "ts", fmt: str = "dms", columns: str = "") -> str:
+def catalog(
+    table: str,
+    keys: list[str],
+    history: str = "true",
+    *,
+    timestamp_column: str | None = "ts",
+    fmt: str = "dms",
+    columns: str = "",
+) -> str:
     lines = ["sources:", f"  - name: {SRC}", f"    format: {fmt}", '    start_date: "2024-01-01"']
     if timestamp_column:
         lines.append(f"    timestamp_column: {timestamp_column}")
-    lines += ["    tables:", f"      - name: {table}", f"        schema: {SCHEMA}",
-              f"        primary_key: [{', '.join(keys)}]", f"        history: {history}"]
+    lines += [
+        "    tables:",
+        f"      - name: {table}",
+        f"        schema: {SCHEMA}",
+        f"        primary_key: [{', '.join(keys)}]",
+        f"        history: {history}",
+    ]
     if columns:
         lines.append(f"        columns: {columns}")
     return "\n".join(lines) + "\n"

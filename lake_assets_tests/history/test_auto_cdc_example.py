@@ -5,11 +5,19 @@ ones, in a later sync. The history must be exactly the table that page shows."""
 from __future__ import annotations
 
 import pyarrow as pa
+
 from lake_assets_tests.assets._lake import SCHEMA, SRC, assert_ok, bronze, write_cdc
 from lake_assets_tests.history._history import at, catalog, history, v
 
-ROW = pa.schema([("Op", pa.string()), ("ts", pa.timestamp("us")), ("userId", pa.int64()),
-                 ("name", pa.string()), ("city", pa.string())])
+ROW = pa.schema(
+    [
+        ("Op", pa.string()),
+        ("ts", pa.timestamp("us")),
+        ("userId", pa.int64()),
+        ("name", pa.string()),
+        ("city", pa.string()),
+    ]
+)
 
 
 def change(op: str, seq: int, user: int, name: str | None, city: str | None) -> dict:
@@ -26,12 +34,20 @@ def user(user_id: int, name: str, city: str) -> dict:
 
 def land_example(lake, history_key: str, versions_before: int) -> None:
     lake.write_catalog(catalog("users", ["userId"], history_key))
-    land(lake, 1, [change("I", 1, 124, "Raul", "Oaxaca"), change("I", 1, 123, "Isabel", "Monterrey")])
-    land(lake, 2, [change("I", 2, 125, "Mercedes", "Tijuana"), change("I", 2, 126, "Lily", "Cancun")])
+    land(
+        lake, 1, [change("I", 1, 124, "Raul", "Oaxaca"), change("I", 1, 123, "Isabel", "Monterrey")]
+    )
+    land(
+        lake, 2, [change("I", 2, 125, "Mercedes", "Tijuana"), change("I", 2, 126, "Lily", "Cancun")]
+    )
     land(lake, 6, [change("D", 6, 123, None, None), change("U", 6, 125, "Mercedes", "Guadalajara")])
     assert_ok(lake.sync())
     assert len(history_of(lake)) == versions_before  # before the sequence-5 changes land
-    land(lake, 5, [change("U", 5, 125, "Mercedes", "Mexicali"), change("U", 5, 123, "Isabel", "Chihuahua")])
+    land(
+        lake,
+        5,
+        [change("U", 5, 125, "Mercedes", "Mexicali"), change("U", 5, 123, "Isabel", "Chihuahua")],
+    )
     assert_ok(lake.sync())
 
 
@@ -51,7 +67,10 @@ def test_scd_type_2(lake):
         v(user(126, "Lily", "Cancun"), 2, None),
     ]
     assert bronze(lake, "users", "userId") == [
-        user(124, "Raul", "Oaxaca"), user(125, "Mercedes", "Guadalajara"), user(126, "Lily", "Cancun")]
+        user(124, "Raul", "Oaxaca"),
+        user(125, "Mercedes", "Guadalajara"),
+        user(126, "Lily", "Cancun"),
+    ]
 
 
 def test_scd_type_2_except_city(lake):

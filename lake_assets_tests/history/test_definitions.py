@@ -34,11 +34,14 @@ def test_without_history_no_history_asset(lake):
     assert dg.AssetKey(["bronze", "s", "t_history"]) not in keys
 
 
-@pytest.mark.parametrize("history, message", [
-    ("{excpt: [note]}", "history: unknown key 'excpt'; did you mean 'except'?"),
-    ("{except: [id]}", "history: except ['id'] are primary key columns"),
-    ("yes please", "history: must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "history, message",
+    [
+        ("{excpt: [note]}", "history: unknown key 'excpt'; did you mean 'except'?"),
+        ("{except: [id]}", "history: except ['id'] are primary key columns"),
+        ("yes please", "history: must be a mapping"),
+    ],
+)
 def test_catalog_refuses_a_wrong_history(history, message):
     with pytest.raises(CatalogError, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse_catalog(catalog("t", ["id"], history), "cat.yaml")

@@ -9,7 +9,8 @@ import random
 import pandas as pd
 
 from lake_assets_tests.assets._lake import SRC, assert_ok
-from lake_assets_tests.assets.test_oracle import COLUMNS, history as landings, land
+from lake_assets_tests.assets.test_oracle import COLUMNS, land
+from lake_assets_tests.assets.test_oracle import history as landings
 from lake_assets_tests.history._history import catalog, history
 
 UNTRACKED = ("n",)
@@ -56,8 +57,16 @@ def fold(raw: list[dict]) -> list[dict]:
 
 
 def _plain(row: dict) -> dict:
-    return {k: (None if v is not None and not isinstance(v, str) and pd.isna(v) else
-                v.to_pydatetime() if isinstance(v, pd.Timestamp) else v) for k, v in row.items()}
+    return {
+        k: (
+            None
+            if v is not None and not isinstance(v, str) and pd.isna(v)
+            else v.to_pydatetime()
+            if isinstance(v, pd.Timestamp)
+            else v
+        )
+        for k, v in row.items()
+    }
 
 
 def test_history_equals_a_fold_of_raw_after_every_sync(lake):

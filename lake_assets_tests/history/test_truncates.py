@@ -21,8 +21,13 @@ def when(hour: int | None, minute: int = 0) -> dt.datetime | None:
 
 
 def ver(id: int, v: str, start: tuple, end: tuple | None) -> dict:
-    return {"id": id, "v": v, "_valid_from": when(*start), "_valid_to": end and when(*end),
-            "_is_current": end is None}
+    return {
+        "id": id,
+        "v": v,
+        "_valid_from": when(*start),
+        "_valid_to": end and when(*end),
+        "_is_current": end is None,
+    }
 
 
 def land(lake, batch: int, *lines: dict) -> None:
@@ -30,8 +35,11 @@ def land(lake, batch: int, *lines: dict) -> None:
 
 
 def sync(lake) -> None:
-    lake.write_catalog(catalog("t", ["id"], timestamp_column=None, fmt=f'"{NAME}"',
-                               columns="{id: bigint, v: string}"))
+    lake.write_catalog(
+        catalog(
+            "t", ["id"], timestamp_column=None, fmt=f'"{NAME}"', columns="{id: bigint, v: string}"
+        )
+    )
     assert_ok(lake.sync())
 
 
@@ -50,9 +58,12 @@ def test_truncate_in_bronze_and_history(lake):
     sync(lake)
     assert bronze(lake) == [{"id": 2, "v": "b2"}, {"id": 3, "v": "c3"}]
     assert history(lake, "t", "id, _valid_from") == [
-        ver(1, "a", (9,), (9, 30)), ver(1, "a1", (9, 30), (10,)),
-        ver(2, "b", (9,), (10,)), ver(2, "b2", (11,), None),
-        ver(3, "c", (9,), (10,)), ver(3, "c3", (12,), None),
+        ver(1, "a", (9,), (9, 30)),
+        ver(1, "a1", (9, 30), (10,)),
+        ver(2, "b", (9,), (10,)),
+        ver(2, "b2", (11,), None),
+        ver(3, "c", (9,), (10,)),
+        ver(3, "c3", (12,), None),
     ]
 
 
@@ -62,7 +73,9 @@ def test_late_truncate_removes_only_what_came_before_it(lake):
     land(lake, 2, line("T", 10))
     sync(lake)
     assert bronze(lake) == [{"id": 2, "v": "b"}]
-    assert history(lake, "t", "id, _valid_from") == [ver(1, "a", (9,), (10,)),
-                                                     ver(2, "b", (11,), None)]
+    assert history(lake, "t", "id, _valid_from") == [
+        ver(1, "a", (9,), (10,)),
+        ver(2, "b", (11,), None),
+    ]
     sync(lake)  # nothing new: the truncate is not applied again
     assert bronze(lake) == [{"id": 2, "v": "b"}]

@@ -16,10 +16,24 @@ from deltalake import DeltaTable
 
 from lake_assets_tests.assets._lake import new_lake, ts, write_cdc, write_load
 
-ORDERS = pa.schema([("Op", pa.string()), ("ts", pa.timestamp("us")), ("order_id", pa.int64()),
-                    ("customer_id", pa.int64()), ("amount", pa.decimal128(10, 2)), ("order_ts", pa.timestamp("us"))])
-ACCOUNTS = pa.schema([("Op", pa.string()), ("ts", pa.timestamp("us")), ("customer_id", pa.int64()),
-                      ("region", pa.string())])
+ORDERS = pa.schema(
+    [
+        ("Op", pa.string()),
+        ("ts", pa.timestamp("us")),
+        ("order_id", pa.int64()),
+        ("customer_id", pa.int64()),
+        ("amount", pa.decimal128(10, 2)),
+        ("order_ts", pa.timestamp("us")),
+    ]
+)
+ACCOUNTS = pa.schema(
+    [
+        ("Op", pa.string()),
+        ("ts", pa.timestamp("us")),
+        ("customer_id", pa.int64()),
+        ("region", pa.string()),
+    ]
+)
 REGION_DAILY = dg.AssetKey(["gold", "shop", "region_daily"])
 
 CATALOG = """
@@ -59,8 +73,14 @@ sources:
 
 
 def order(op, when, order_id, customer_id, amount, day) -> dict:
-    return {"Op": op, "ts": ts(when), "order_id": order_id, "customer_id": customer_id,
-            "amount": Decimal(amount), "order_ts": ts(f"2024-01-{day:02d} 12:00:00")}
+    return {
+        "Op": op,
+        "ts": ts(when),
+        "order_id": order_id,
+        "customer_id": customer_id,
+        "amount": Decimal(amount),
+        "order_ts": ts(f"2024-01-{day:02d} 12:00:00"),
+    }
 
 
 def account(op, when, customer_id, region) -> dict:
@@ -69,6 +89,7 @@ def account(op, when, customer_id, region) -> dict:
 
 def expected_region_daily(orders: list[dict], accounts: list[dict]) -> list[dict]:
     """The contract's definition, computed with pandas from the landed changes alone."""
+
     def latest(rows, key):
         df = pd.DataFrame(rows).sort_values("ts", kind="stable").groupby(key).tail(1)
         return df[df["Op"] != "D"]
@@ -77,15 +98,21 @@ def expected_region_daily(orders: list[dict], accounts: list[dict]) -> list[dict
     joined = o.merge(a[["customer_id", "region"]], on="customer_id", how="left")
     joined["region"] = joined["region"].fillna("unknown")
     joined["order_date"] = joined["order_ts"].dt.date
-    out = joined.groupby(["order_date", "region"]).agg(orders=("order_id", "count"), revenue=("amount", "sum"))
-    return [{"order_date": d, "region": r, "orders": int(row.orders), "revenue": Decimal(row.revenue)}
-            for (d, r), row in out.sort_index().iterrows()]
+    out = joined.groupby(["order_date", "region"]).agg(
+        orders=("order_id", "count"), revenue=("amount", "sum")
+    )
+    return [
+        {"order_date": d, "region": r, "orders": int(row.orders), "revenue": Decimal(row.revenue)}
+        for (d, r), row in out.sort_index().iterrows()
+    ]
 
 
 def files_by_date(lake, key: dg.AssetKey) -> dict[str, set[str]]:
     actions = pa.table(DeltaTable(str(lake.path(*key.path))).get_add_actions(flatten=True))
     out: dict[str, set[str]] = defaultdict(set)
-    for path, day in zip(actions.column("path").to_pylist(), actions.column("partition.order_date").to_pylist()):
+    for path, day in zip(
+        actions.column("path").to_pylist(), actions.column("partition.order_date").to_pylist()
+    ):
         out[str(day)].add(path)
     return dict(out)
 
@@ -94,15 +121,27 @@ def files_by_date(lake, key: dg.AssetKey) -> dict[str, set[str]]:
 def synced(tmp_path_factory):
     lake = new_lake(tmp_path_factory.mktemp("models"))
     lake.write_catalog(CATALOG)
-    orders = [order("I", "2024-01-02 09:00:00", i, 100 + i % 3, f"{10 * i}.50", 2 + i % 4) for i in range(1, 13)]
-    accounts = [account("I", "2024-01-01 08:00:00", 100, "north"), account("I", "2024-01-01 08:00:00", 101, "south")]
+    orders = [
+        order("I", "2024-01-02 09:00:00", i, 100 + i % 3, f"{10 * i}.50", 2 + i % 4)
+        for i in range(1, 13)
+    ]
+    accounts = [
+        account("I", "2024-01-01 08:00:00", 100, "north"),
+        account("I", "2024-01-01 08:00:00", 101, "south"),
+    ]
     write_load(lake.landing, "shop", "public", "orders", 1, orders, ORDERS)
     write_load(lake.landing, "crm", "crm", "accounts", 1, accounts, ACCOUNTS)
     with dg.DagsterInstance.ephemeral() as instance:
         first = lake.sync(instance=instance)
-        state = {"lake": lake, "instance": instance, "orders": orders, "accounts": accounts, "sync1": first,
-                 "gold1": lake.rows("gold", "shop", "region_daily", "order_date, region"),
-                 "files1": files_by_date(lake, REGION_DAILY)}
+        state = {
+            "lake": lake,
+            "instance": instance,
+            "orders": orders,
+            "accounts": accounts,
+            "sync1": first,
+            "gold1": lake.rows("gold", "shop", "region_daily", "order_date, region"),
+            "files1": files_by_date(lake, REGION_DAILY),
+        }
         yield state
 
 
@@ -112,7 +151,11 @@ def test_models_equal_an_independent_computation(synced):
     assert synced["gold1"] == expected_region_daily(synced["orders"], synced["accounts"])
     enriched = lake.rows("silver", "shop", "orders_enriched", "order_id")
     assert len(enriched) == 12
-    assert {r["region"] for r in enriched} == {"north", "south", None}  # customer 102 has no account
+    assert {r["region"] for r in enriched} == {
+        "north",
+        "south",
+        None,
+    }  # customer 102 has no account
     assert {"north", "south", "unknown"} == {r["region"] for r in synced["gold1"]}
 
 
@@ -125,10 +168,16 @@ def late(synced):
     write_cdc(lake.landing, "shop", "public", "orders", ts("2024-01-06 10:00:00"), changes, ORDERS)
     result = lake.sync(instance=instance)
     recs = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=REGION_DAILY, after_storage_id=mark), limit=100).records
-    return {"sync": result, "lines": list(lake.lines), "partitions": sorted(r.partition_key for r in recs),
-            "gold": lake.rows("gold", "shop", "region_daily", "order_date, region"),
-            "files": files_by_date(lake, REGION_DAILY), "orders": synced["orders"] + changes}
+        dg.AssetRecordsFilter(asset_key=REGION_DAILY, after_storage_id=mark), limit=100
+    ).records
+    return {
+        "sync": result,
+        "lines": list(lake.lines),
+        "partitions": sorted(r.partition_key for r in recs),
+        "gold": lake.rows("gold", "shop", "region_daily", "order_date, region"),
+        "files": files_by_date(lake, REGION_DAILY),
+        "orders": synced["orders"] + changes,
+    }
 
 
 def test_a_late_change_recomputes_exactly_its_date(synced, late):
@@ -159,10 +208,20 @@ def test_a_partition_materializes_through_dagster(synced, late):
     lake = synced["lake"]
     defs = lake.defs()
     before = lake.version("gold", "shop", "region_daily")
-    mine = [c for c in defs.asset_checks if any(k.asset_key == REGION_DAILY and k.name != "yesterday_partition_exists"
-                                                 for k in c.check_keys)]
-    result = dg.materialize([defs.get_assets_def(REGION_DAILY), *mine], resources=defs.resources,
-                            partition_key="2024-01-04", instance=synced["instance"])
+    mine = [
+        c
+        for c in defs.asset_checks
+        if any(
+            k.asset_key == REGION_DAILY and k.name != "yesterday_partition_exists"
+            for k in c.check_keys
+        )
+    ]
+    result = dg.materialize(
+        [defs.get_assets_def(REGION_DAILY), *mine],
+        resources=defs.resources,
+        partition_key="2024-01-04",
+        instance=synced["instance"],
+    )
     assert result.success
     assert lake.version("gold", "shop", "region_daily") == before + 1
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}

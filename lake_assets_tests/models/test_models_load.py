@@ -41,10 +41,13 @@ def load_error(models_yaml: str) -> str:
 
 
 def test_references_of_this_source_another_source_and_a_model():
-    sql = ("SELECT * FROM {{ silver.orders }} JOIN {{silver.crm.accounts}} USING (customer_id) "
-           "JOIN {{ gold.totals }} USING (order_id) JOIN {{ silver.shop.orders }} USING (order_id)")
+    sql = (
+        "SELECT * FROM {{ silver.orders }} JOIN {{silver.crm.accounts}} USING (customer_id) "
+        "JOIN {{ gold.totals }} USING (order_id) JOIN {{ silver.shop.orders }} USING (order_id)"
+    )
     assert models.refs_in(sql, "shop") == [
-        models.Ref("silver", "shop", "orders"), models.Ref("silver", "crm", "accounts"),
+        models.Ref("silver", "shop", "orders"),
+        models.Ref("silver", "crm", "accounts"),
         models.Ref("gold", "shop", "totals"),
     ]
     rendered = models.render(sql, "shop")
@@ -63,21 +66,33 @@ def test_a_valid_model_loads_and_its_references_are_its_deps(tmp_path):
     """)
     models.validate(cat)
     enriched, by_region = cat.source("shop").models
-    assert deps_of(enriched) == [dg.AssetKey(["silver", "shop", "orders"]), dg.AssetKey(["silver", "crm", "accounts"])]
+    assert deps_of(enriched) == [
+        dg.AssetKey(["silver", "shop", "orders"]),
+        dg.AssetKey(["silver", "crm", "accounts"]),
+    ]
     assert deps_of(by_region) == [dg.AssetKey(["silver", "shop", "enriched"])]
 
 
-@pytest.mark.parametrize("sql, complaint", [
-    ("SELEC order_id FROM {{ silver.orders }}", "does not parse"),
-    ("SELECT order_id FROM {{ silver.orders }} WHERE", "does not parse"),
-    ("SELECT order_id FROM {{ silver.nope }}", "{{ silver.shop.nope }} names no table of the lake"),
-    ("SELECT * FROM {{ silver.crm.orders }}", "{{ silver.crm.orders }} names no table of the lake"),
-    ("SELECT * FROM {{ platinum.orders }}", "is not a lake table"),
-    ("SELECT * FROM {{ orders }}", "is not a lake table"),
-    ("SELECT * FROM orders", "names table 'orders', which is not a lake table reference"),
-    ("SELECT * FROM {{ gold.bad }}", "the model reads itself"),
-    ("DELETE FROM {{ silver.orders }}", "must be one query"),
-])
+@pytest.mark.parametrize(
+    "sql, complaint",
+    [
+        ("SELEC order_id FROM {{ silver.orders }}", "does not parse"),
+        ("SELECT order_id FROM {{ silver.orders }} WHERE", "does not parse"),
+        (
+            "SELECT order_id FROM {{ silver.nope }}",
+            "{{ silver.shop.nope }} names no table of the lake",
+        ),
+        (
+            "SELECT * FROM {{ silver.crm.orders }}",
+            "{{ silver.crm.orders }} names no table of the lake",
+        ),
+        ("SELECT * FROM {{ platinum.orders }}", "is not a lake table"),
+        ("SELECT * FROM {{ orders }}", "is not a lake table"),
+        ("SELECT * FROM orders", "names table 'orders', which is not a lake table reference"),
+        ("SELECT * FROM {{ gold.bad }}", "the model reads itself"),
+        ("DELETE FROM {{ silver.orders }}", "must be one query"),
+    ],
+)
 def test_a_bad_model_fails_at_load_naming_the_model(sql, complaint):
     message = load_error(f"""
         - name: bad
@@ -96,7 +111,9 @@ def test_a_bad_check_fails_at_load_naming_model_and_check():
             - name: positive
               sql: SELECT * FROM {{ this }} WHERE n <= 0 AND
     """)
-    assert message.startswith("acme.yaml: source 'shop' model 'totals' check 'positive': the SQL does not parse")
+    assert message.startswith(
+        "acme.yaml: source 'shop' model 'totals' check 'positive': the SQL does not parse"
+    )
 
 
 def test_a_silver_model_may_not_take_a_quarantine_name():
@@ -113,8 +130,12 @@ def test_gold_names_the_built_in_models_and_an_unknown_one_fails():
     cat = parse_catalog(text, "acme.yaml")
     (daily,) = models.models_of(cat.source("shop"))
     assert (daily.name, daily.source, daily.partitioned_by) == ("daily_sales", "shop", "order_date")
-    with pytest.raises(CatalogError, match="unknown gold table 'daily_sale'; built in: customer_lifetime_value"):
-        models.models_of(parse_catalog(text.replace("[daily_sales]", "[daily_sale]"), "acme.yaml").source("shop"))
+    with pytest.raises(
+        CatalogError, match="unknown gold table 'daily_sale'; built in: customer_lifetime_value"
+    ):
+        models.models_of(
+            parse_catalog(text.replace("[daily_sales]", "[daily_sale]"), "acme.yaml").source("shop")
+        )
 
 
 def test_a_model_with_bad_sql_fails_the_definitions_load(lake):

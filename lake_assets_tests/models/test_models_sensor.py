@@ -11,8 +11,15 @@ import pyarrow as pa
 from lake_assets.keys import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG
 from lake_assets_tests.assets._lake import ts, write_cdc, write_load
 
-ORDERS = pa.schema([("Op", pa.string()), ("ts", pa.timestamp("us")), ("order_id", pa.int64()),
-                    ("amount", pa.decimal128(10, 2)), ("order_ts", pa.timestamp("us"))])
+ORDERS = pa.schema(
+    [
+        ("Op", pa.string()),
+        ("ts", pa.timestamp("us")),
+        ("order_id", pa.int64()),
+        ("amount", pa.decimal128(10, 2)),
+        ("order_ts", pa.timestamp("us")),
+    ]
+)
 CATALOG = """
 sources:
   - name: shop
@@ -38,21 +45,34 @@ SENSOR = "gold_partitions_sensor_shop"
 
 
 def order(op, when, order_id, amount, day) -> dict:
-    return {"Op": op, "ts": ts(when), "order_id": order_id, "amount": Decimal(amount),
-            "order_ts": ts(f"2024-01-{day:02d} 12:00:00")}
+    return {
+        "Op": op,
+        "ts": ts(when),
+        "order_id": order_id,
+        "amount": Decimal(amount),
+        "order_ts": ts(f"2024-01-{day:02d} 12:00:00"),
+    }
 
 
 def tick(lake, instance, cursor=None):
     defs = lake.defs()
-    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
-                                 resources=defs.resources) as ctx:
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, definitions=defs, resources=defs.resources
+    ) as ctx:
         return defs.resolve_sensor_def(SENSOR).evaluate_tick(ctx)
 
 
 def test_the_sensor_waits_for_the_blocking_checks_of_its_inputs(lake, dagster_instance):
     lake.write_catalog(CATALOG)
-    write_load(lake.landing, "shop", "public", "orders", 1,
-               [order("I", "2024-01-01 08:00:00", i, "10.00", 2 + i) for i in range(4)], ORDERS)
+    write_load(
+        lake.landing,
+        "shop",
+        "public",
+        "orders",
+        1,
+        [order("I", "2024-01-01 08:00:00", i, "10.00", 2 + i) for i in range(4)],
+        ORDERS,
+    )
     assert lake.sync(instance=dagster_instance).ok
     first = tick(lake, dagster_instance)
     assert first.cursor and "waiting" not in (first.skip_message or "")
@@ -63,8 +83,10 @@ def test_the_sensor_waits_for_the_blocking_checks_of_its_inputs(lake, dagster_in
     assert not result.ok and any("quarantine_rate_below_threshold" in f for f in result.failures)
     waiting = tick(lake, dagster_instance, first.cursor)
     assert waiting.run_requests == []
-    assert "waiting for the blocking checks of silver/shop/orders:quarantine_rate_below_threshold" in (
-        waiting.skip_message or "")
+    assert (
+        "waiting for the blocking checks of silver/shop/orders:quarantine_rate_below_threshold"
+        in (waiting.skip_message or "")
+    )
     assert waiting.cursor == first.cursor  # the same inputs are looked at again next tick
 
     fixed = [order("U", "2024-01-10 10:00:00", 1, "7.00", 3)]
@@ -77,21 +99,36 @@ def test_the_sensor_waits_for_the_blocking_checks_of_its_inputs(lake, dagster_in
 def test_one_run_per_range_of_touched_dates(lake, dagster_instance):
     lake.write_catalog(CATALOG)
     # dates 2024-01-02, 03, 04 and 07: two ranges
-    write_load(lake.landing, "shop", "public", "orders", 1,
-               [order("I", "2024-01-01 08:00:00", i, "10.00", d) for i, d in enumerate([2, 3, 4, 7])],
-               ORDERS)
+    write_load(
+        lake.landing,
+        "shop",
+        "public",
+        "orders",
+        1,
+        [order("I", "2024-01-01 08:00:00", i, "10.00", d) for i, d in enumerate([2, 3, 4, 7])],
+        ORDERS,
+    )
     # raw, bronze and silver only: the sensor finds every date of the model untouched so far
     defs = lake.defs()
     keys = [k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] != "gold"]
     job = defs.resolve_implicit_global_asset_job_def()
-    assert job.execute_in_process(instance=dagster_instance, asset_selection=keys,
-                                  partition_key="2024-01-01").success
+    assert job.execute_in_process(
+        instance=dagster_instance, asset_selection=keys, partition_key="2024-01-01"
+    ).success
     requests = tick(lake, dagster_instance).run_requests
-    ranges = sorted((r.tags[PARTITION_RANGE_START_TAG], r.tags[PARTITION_RANGE_END_TAG]) for r in requests)
+    ranges = sorted(
+        (r.tags[PARTITION_RANGE_START_TAG], r.tags[PARTITION_RANGE_END_TAG]) for r in requests
+    )
     assert ranges == [("2024-01-02", "2024-01-04"), ("2024-01-07", "2024-01-07")]
     for r in requests:
-        run = job.execute_in_process(instance=dagster_instance, asset_selection=list(r.asset_selection),
-                                     tags=dict(r.tags))
+        run = job.execute_in_process(
+            instance=dagster_instance, asset_selection=list(r.asset_selection), tags=dict(r.tags)
+        )
         assert run.success
     got = lake.rows("gold", "shop", "revenue_daily", "order_date")
-    assert [str(r["order_date"]) for r in got] == ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-07"]
+    assert [str(r["order_date"]) for r in got] == [
+        "2024-01-02",
+        "2024-01-03",
+        "2024-01-04",
+        "2024-01-07",
+    ]

@@ -26,8 +26,10 @@ def _race(pool, lake, landings, tag: str) -> None:
     for i, _ in enumerate(landings):
         dirs.append(lake.tmp / f"sync-{tag}-{i}")
         dirs[-1].mkdir()
-    args = [(str(lake.root), str(landing), str(lake.catalog), SRC, "t", DAY, str(d))
-            for landing, d in zip(landings, dirs)]
+    args = [
+        (str(lake.root), str(landing), str(lake.catalog), SRC, "t", DAY, str(d))
+        for landing, d in zip(landings, dirs)
+    ]
     runs = [pool.apply_async(_workers.materialize_raw_partition, a) for a in args]
     deadline = time.monotonic() + 180
     while not all(list(d.glob("ready-*")) for d in dirs):
@@ -49,8 +51,10 @@ def test_two_runs_adding_different_files_to_one_day_keep_both(lake):
     added = set()
     with mp.get_context("spawn").Pool(2) as pool:
         for i in range(3):
-            added |= {_cdc(lake.landing, f"{DAY} 09:00:0{i}", 10 + i).name,
-                      _cdc(other, f"{DAY} 10:00:0{i}", 20 + i).name}
+            added |= {
+                _cdc(lake.landing, f"{DAY} 09:00:0{i}", 10 + i).name,
+                _cdc(other, f"{DAY} 10:00:0{i}", 20 + i).name,
+            }
             _race(pool, lake, [lake.landing, other], str(i))
             held = [(x["_source_file"], x["_file_pos"]) for x in raw(lake, "t")]
             assert sorted(held) == sorted(set(held)), f"round {i}: a change held twice"

@@ -56,8 +56,10 @@ def test_json_lines_batches_sync_through_raw_bronze_silver_and_a_model(lake):
     for layer in ("bronze", "silver"):
         got = lake.rows(layer, "j", "items", "id")
         assert [{k: x[k] for k in ("id", "label", "qty")} for x in got] == want, layer
-    assert lake.rows("gold", "j", "quantities", "label") == [{"label": "a2", "qty": 10},
-                                                             {"label": "c", "qty": 3}]
+    assert lake.rows("gold", "j", "quantities", "label") == [
+        {"label": "a2", "qty": 10},
+        {"label": "c", "qty": 3},
+    ]
     assert [(x["_op"], x["id"], x["_source_file"]) for x in raw(lake, "items", source="j")] == [
         ("I", 1, "20240102-1.jsonl"),
         ("I", 2, "20240102-1.jsonl"),

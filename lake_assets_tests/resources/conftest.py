@@ -32,8 +32,14 @@ CREDENTIALS = {
     "AWS_REGION": "us-east-1",
 }
 # Variables that would send a client elsewhere or change how it signs: unset for the tests.
-UNSET = ("AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
-         "AWS_VIRTUAL_HOSTED_STYLE_REQUEST", "AWS_ENDPOINT")
+UNSET = (
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
+    "AWS_ENDPOINT",
+)
 
 
 def aws_env(endpoint: str, allow_http: bool = True) -> dict[str, str]:
@@ -63,7 +69,9 @@ def _start_moto(log) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
     )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -91,7 +99,9 @@ def moto_endpoint() -> Iterator[str]:
             except RuntimeError:
                 if attempt == 2:
                     log.seek(0)
-                    raise RuntimeError("moto server did not start:\n" + log.read().decode(errors="replace")[-2000:])
+                    raise RuntimeError(
+                        "moto server did not start:\n" + log.read().decode(errors="replace")[-2000:]
+                    )
         try:
             yield endpoint
         finally:
@@ -108,8 +118,12 @@ def new_bucket(endpoint: str, prefix: str = "lake") -> str:
     import boto3
 
     name = f"{prefix}-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=endpoint, **{k.lower(): v for k, v in CREDENTIALS.items() if k != "AWS_REGION"},
-                 region_name=CREDENTIALS["AWS_REGION"]).create_bucket(Bucket=name)
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        **{k.lower(): v for k, v in CREDENTIALS.items() if k != "AWS_REGION"},
+        region_name=CREDENTIALS["AWS_REGION"],
+    ).create_bucket(Bucket=name)
     return name
 
 
@@ -117,8 +131,13 @@ def s3_keys(endpoint: str, bucket: str, prefix: str = "") -> list[str]:
     """Every object key under prefix, listed with boto3 (an independent client)."""
     import boto3
 
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
-                          aws_secret_access_key="testing", region_name="us-east-1")
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
     keys: list[str] = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys += [o["Key"] for o in page.get("Contents", [])]

@@ -62,13 +62,22 @@ def delta_tables_on_s3(endpoint: str, bucket: str, prefix: str) -> set[str]:
 
 
 def delta_tables_local(root: Path) -> set[str]:
-    return {p.parent.relative_to(root).as_posix() for p in root.rglob("_delta_log")
-            if not p.parent.relative_to(root).as_posix().startswith("_state/")}
+    return {
+        p.parent.relative_to(root).as_posix()
+        for p in root.rglob("_delta_log")
+        if not p.parent.relative_to(root).as_posix().startswith("_state/")
+    }
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lake_assets.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=900, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "lake_assets.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
 
 
 @dataclass
@@ -112,7 +121,13 @@ def local_lake(tmp_path_factory) -> Path:
     settings = Settings.load(str(tmp / "lake"), str(tmp / "landing"), None, "local")
     lines: list[str] = []
     with dg.DagsterInstance.ephemeral() as instance:
-        result = sync(settings, build_definitions(settings), load_catalog(settings.sources), instance, lines.append)
+        result = sync(
+            settings,
+            build_definitions(settings),
+            load_catalog(settings.sources),
+            instance,
+            lines.append,
+        )
     assert result.ok, "\n".join(result.failures + lines)
     return tmp / "lake"
 
@@ -131,12 +146,18 @@ def test_every_layer_is_a_delta_table_on_s3(s3_lake, local_lake):
     assert expected <= on_s3, sorted(expected - on_s3)
     assert on_s3 == delta_tables_local(local_lake)
     # The lake's own bookkeeping lives on S3 too, next to the tables.
-    assert any(k.startswith("lake/_state/shop/") for k in s3_keys(s3_lake.endpoint, s3_lake.bucket, "lake/_state/"))
+    assert any(
+        k.startswith("lake/_state/shop/")
+        for k in s3_keys(s3_lake.endpoint, s3_lake.bucket, "lake/_state/")
+    )
     # A run's batch and staging folders are removed after its write. (pyarrow's delete_dir
     # leaves the parent's empty directory marker, e.g. `_state/shop/orders/batch/`, the same
     # empty folder a local lake keeps.)
-    assert not [k for k in s3_keys(s3_lake.endpoint, s3_lake.bucket, "lake/_state/")
-                if ("/staging/" in k or "/batch/" in k) and not k.endswith("/")]
+    assert not [
+        k
+        for k in s3_keys(s3_lake.endpoint, s3_lake.bucket, "lake/_state/")
+        if ("/staging/" in k or "/batch/" in k) and not k.endswith("/")
+    ]
 
 
 @pytest.mark.parametrize("table", SHOP_TABLES)
@@ -193,12 +214,18 @@ def test_engine_started_before_the_s3_variables_reaches_s3(moto_endpoint, monkey
     spark = local_spark()
     assert os.environ["AWS_ALLOW_HTTP"] == "true"
     path = f"s3://{bucket}/lake/bronze/s/t"
-    spark.createDataFrame([(1, "a"), (2, "b")], "id bigint, v string").write.format("delta").save(path)
+    spark.createDataFrame([(1, "a"), (2, "b")], "id bigint, v string").write.format("delta").save(
+        path
+    )
     spark.sql(
         f"MERGE INTO delta.`{path}` t USING (SELECT 2L AS id, 'B' AS v UNION ALL SELECT 3L, 'c') s "
         "ON t.id = s.id WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
     ).collect()
-    assert sorted(tuple(r) for r in spark.read.format("delta").load(path).collect()) == [(1, "a"), (2, "B"), (3, "c")]
+    assert sorted(tuple(r) for r in spark.read.format("delta").load(path).collect()) == [
+        (1, "a"),
+        (2, "B"),
+        (3, "c"),
+    ]
     assert delta.version(path) == 1
     assert read_rows(path)[1] == [{"id": 1, "v": "a"}, {"id": 2, "v": "B"}, {"id": 3, "v": "c"}]
     keys = s3_keys(moto_endpoint, bucket, "lake/bronze/s/t/_delta_log/")

@@ -13,8 +13,14 @@ from lake_assets_tests.resources.conftest import UNSET, set_aws_env
 @pytest.fixture
 def no_aws(monkeypatch):
     """An environment with no S3 endpoint, credentials or region."""
-    for k in UNSET + ("AWS_ENDPOINT_URL", "AWS_ALLOW_HTTP", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                      "AWS_REGION", "AWS_DEFAULT_REGION"):
+    for k in UNSET + (
+        "AWS_ENDPOINT_URL",
+        "AWS_ALLOW_HTTP",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+    ):
         monkeypatch.delenv(k, raising=False)
     return monkeypatch
 
@@ -27,10 +33,18 @@ def s3_kwargs(fs: pafs.FileSystem) -> dict:
 
 # ---- is_s3 / filesystem --------------------------------------------------------------------
 
-@pytest.mark.parametrize(("uri", "expected"), [
-    ("s3://bucket/lake", True), ("s3a://bucket/lake", True), ("/tmp/lake", False),
-    ("lake", False), ("file:///tmp/lake", False), ("S3bucket/x", False),
-])
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("s3://bucket/lake", True),
+        ("s3a://bucket/lake", True),
+        ("/tmp/lake", False),
+        ("lake", False),
+        ("file:///tmp/lake", False),
+        ("S3bucket/x", False),
+    ],
+)
 def test_is_s3(uri, expected):
     assert storage.is_s3(uri) is expected
 
@@ -60,7 +74,11 @@ def test_filesystem_s3_on_aws_has_no_endpoint_override(no_aws):
 def test_filesystem_s3_custom_http_endpoint(no_aws):
     set_aws_env(no_aws, "http://127.0.0.1:9000/")
     kw = s3_kwargs(storage.filesystem("s3://bucket/lake")[0])
-    assert (kw["endpoint_override"], kw["scheme"], kw["region"]) == ("127.0.0.1:9000", "http", "us-east-1")
+    assert (kw["endpoint_override"], kw["scheme"], kw["region"]) == (
+        "127.0.0.1:9000",
+        "http",
+        "us-east-1",
+    )
 
 
 def test_filesystem_s3_endpoint_without_scheme_is_https(no_aws):
@@ -77,6 +95,7 @@ def test_filesystem_s3_service_endpoint_wins(no_aws):
 
 
 # ---- storage_options (delta-rs) --------------------------------------------------------------
+
 
 def test_storage_options_local_is_empty(tmp_path, monkeypatch):
     set_aws_env(monkeypatch, "http://127.0.0.1:9000")
@@ -115,6 +134,7 @@ def test_storage_options_https_endpoint_does_not_allow_http(no_aws):
 
 # ---- engine_env (Sail) -----------------------------------------------------------------------
 
+
 def test_engine_env(no_aws):
     assert storage.engine_env() == {}
     no_aws.setenv("AWS_ENDPOINT_URL", "https://s3.example.com")
@@ -126,6 +146,7 @@ def test_engine_env(no_aws):
 
 
 # ---- list_files ------------------------------------------------------------------------------
+
 
 def test_list_files_local(tmp_path):
     (tmp_path / "a" / "2024" / "01").mkdir(parents=True)
@@ -150,5 +171,9 @@ def test_list_files_s3(s3):
         out.write(b"I,1\n")
     files = storage.list_files(fs, base)
     assert [f.rel for f in files] == ["2024/01/15/20240115-093012345.csv", "LOAD00000001.parquet"]
-    assert files[0].size == 4 and files[0].path == f"{bucket}/landing/shop/public/orders/2024/01/15/20240115-093012345.csv"
+    assert (
+        files[0].size == 4
+        and files[0].path
+        == f"{bucket}/landing/shop/public/orders/2024/01/15/20240115-093012345.csv"
+    )
     assert storage.list_files(*storage.filesystem(f"s3://{bucket}/landing/absent")) == []

@@ -32,18 +32,35 @@ sources:
         schema: public
         primary_key: [id]
 """
-ROW = pa.schema([("Op", pa.string()), ("ts", pa.timestamp("us")), ("id", pa.int64()), ("v", pa.string())])
+ROW = pa.schema(
+    [("Op", pa.string()), ("ts", pa.timestamp("us")), ("id", pa.int64()), ("v", pa.string())]
+)
 RAW_T, RAW_U = asset_key("raw", "s", "t"), asset_key("raw", "s", "u")
 
 
 def _cdc(lake, table, when, date_folders=True, v="x"):
-    return write_cdc(lake.landing, "s", "public", table, ts(when), [{"Op": "I", "ts": ts(when), "id": 1, "v": v}],
-                     ROW, date_folders=date_folders)
+    return write_cdc(
+        lake.landing,
+        "s",
+        "public",
+        table,
+        ts(when),
+        [{"Op": "I", "ts": ts(when), "id": 1, "v": v}],
+        ROW,
+        date_folders=date_folders,
+    )
 
 
 def _load(lake, table, counter=1):
-    return write_load(lake.landing, "s", "public", table, counter,
-                      [{"Op": "I", "ts": ts("2023-12-01 00:00:00"), "id": 1, "v": "l"}], ROW)
+    return write_load(
+        lake.landing,
+        "s",
+        "public",
+        table,
+        counter,
+        [{"Op": "I", "ts": ts("2023-12-01 00:00:00"), "id": 1, "v": "l"}],
+        ROW,
+    )
 
 
 @pytest.fixture
@@ -56,10 +73,13 @@ def _tick(defs, cursor=None, name="landing_files_sensor_s"):
     """One evaluation of the sensor as the daemon does it, with a fresh instance each time."""
     sensor = defs.resolve_sensor_def(name)
     with dg.DagsterInstance.ephemeral() as instance:
-        with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
-                                     resources=defs.resources) as ctx:
+        with dg.build_sensor_context(
+            instance=instance, cursor=cursor, definitions=defs, resources=defs.resources
+        ) as ctx:
             data = sensor.evaluate_tick(ctx)
-    return [(r.partition_key, sorted(r.asset_selection, key=str), r.run_key) for r in data.run_requests], data.cursor
+    return [
+        (r.partition_key, sorted(r.asset_selection, key=str), r.run_key) for r in data.run_requests
+    ], data.cursor
 
 
 def _requests(reqs):
@@ -84,7 +104,10 @@ def test_first_tick_requests_the_partitions_of_landed_files(lake, defs):
     assert sorted(again) == sorted(reqs)
     # The other source's sensor sees none of this source's files.
     assert _tick(defs, name="landing_files_sensor_other")[0] == []
-    assert defs.resolve_sensor_def("landing_files_sensor_s").default_status == dg.DefaultSensorStatus.RUNNING
+    assert (
+        defs.resolve_sensor_def("landing_files_sensor_s").default_status
+        == dg.DefaultSensorStatus.RUNNING
+    )
 
 
 def test_requested_partitions_exist_in_the_assets_partitions(lake, defs):
@@ -184,21 +207,35 @@ def test_bronze_is_requested_after_a_raw_partition_lands_and_not_again(lake, def
         _cdc(lake, "t", "2024-01-02 10:00:00")
         (reqs, _) = _tick(defs)
         for partition, selection, _ in reqs:
-            assert job.execute_in_process(instance=instance, asset_selection=selection, partition_key=partition,
-                                          raise_on_error=False).success
-        after_raw = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+            assert job.execute_in_process(
+                instance=instance,
+                asset_selection=selection,
+                partition_key=partition,
+                raise_on_error=False,
+            ).success
+        after_raw = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=first.cursor
+        )
         assert after_raw.get_num_requested(bronze_t) == 1
         assert after_raw.get_num_requested(bronze_u) == 0
-        assert job.execute_in_process(instance=instance, asset_selection=[bronze_t], raise_on_error=False).success
-        quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after_raw.cursor)
+        assert job.execute_in_process(
+            instance=instance, asset_selection=[bronze_t], raise_on_error=False
+        ).success
+        quiet = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=after_raw.cursor
+        )
         assert quiet.get_num_requested(bronze_t) == 0 and quiet.get_num_requested(bronze_u) == 0
         # A late file for a day before: its partition runs, bronze is requested again.
         _cdc(lake, "t", "2023-12-20 10:00:00")
         reqs, _ = _tick(defs)
         for partition, selection, _ in reqs:
             if partition == "2023-12-20":
-                assert job.execute_in_process(instance=instance, asset_selection=selection, partition_key=partition,
-                                              raise_on_error=False).success
+                assert job.execute_in_process(
+                    instance=instance,
+                    asset_selection=selection,
+                    partition_key=partition,
+                    raise_on_error=False,
+                ).success
         again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
         assert again.get_num_requested(bronze_t) == 1
     assert lake.rows("bronze", "s", "t") and len(lake.rows("raw", "s", "t")) == 2
@@ -211,7 +248,9 @@ def test_a_tick_lists_the_landing_zone_once(lake, defs, monkeypatch):
     _cdc(lake, "u", "2024-01-03 10:00:00")
     listed = []
     real = storage.list_files
-    monkeypatch.setattr(storage, "list_files", lambda fs, base: listed.append(base) or real(fs, base))
+    monkeypatch.setattr(
+        storage, "list_files", lambda fs, base: listed.append(base) or real(fs, base)
+    )
     _tick(defs)
     assert sorted(listed) == sorted({*listed}) and len(listed) == 2, listed  # one listing per table
 

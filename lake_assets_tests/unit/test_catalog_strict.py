@@ -61,22 +61,55 @@ def _swap(old: str, new: str) -> str:
 TYPOS = {
     "top level": ("sources:", "source:", "", "source", "sources"),
     "source": ("    format: dms", "    formats: dms", "source 'acme':", "formats", "format"),
-    "table": ("primary_key: [id]", "primary_keys: [id]", "source 'acme' table 'customers':",
-              "primary_keys", "primary_key"),
-    "silver": ("trim_strings: true", "trim_string: true",
-               "source 'acme' table 'customers' silver:", "trim_string", "trim_strings"),
-    "silver rate": ("max_quarantine_rate: 0.1", "max_quarantin_rate: 0.1",
-                    "source 'acme' table 'customers' silver:", "max_quarantin_rate",
-                    "max_quarantine_rate"),
-    "rule": ('{name: email_set, expr:', '{name: email_set, exp:',
-             "source 'acme' table 'customers' silver rule 'email_set':", "exp", "expr"),
-    "references": ("columns: {customer_id: id}", "column: {customer_id: id}",
-                   "source 'acme' table 'orders' silver rule 'customer_exists' references:",
-                   "column", "columns"),
-    "model": ("partitioned_by: d", "partition_by: d", "source 'acme' model 'totals':",
-              "partition_by", "partitioned_by"),
-    "model check": ("{name: some_rows, sql:", "{name: some_rows, blocked: false, sql:",
-                    "source 'acme' model 'totals' check 'some_rows':", "blocked", "blocking"),
+    "table": (
+        "primary_key: [id]",
+        "primary_keys: [id]",
+        "source 'acme' table 'customers':",
+        "primary_keys",
+        "primary_key",
+    ),
+    "silver": (
+        "trim_strings: true",
+        "trim_string: true",
+        "source 'acme' table 'customers' silver:",
+        "trim_string",
+        "trim_strings",
+    ),
+    "silver rate": (
+        "max_quarantine_rate: 0.1",
+        "max_quarantin_rate: 0.1",
+        "source 'acme' table 'customers' silver:",
+        "max_quarantin_rate",
+        "max_quarantine_rate",
+    ),
+    "rule": (
+        "{name: email_set, expr:",
+        "{name: email_set, exp:",
+        "source 'acme' table 'customers' silver rule 'email_set':",
+        "exp",
+        "expr",
+    ),
+    "references": (
+        "columns: {customer_id: id}",
+        "column: {customer_id: id}",
+        "source 'acme' table 'orders' silver rule 'customer_exists' references:",
+        "column",
+        "columns",
+    ),
+    "model": (
+        "partitioned_by: d",
+        "partition_by: d",
+        "source 'acme' model 'totals':",
+        "partition_by",
+        "partitioned_by",
+    ),
+    "model check": (
+        "{name: some_rows, sql:",
+        "{name: some_rows, blocked: false, sql:",
+        "source 'acme' model 'totals' check 'some_rows':",
+        "blocked",
+        "blocking",
+    ),
 }
 
 
@@ -92,37 +125,80 @@ def test_a_key_like_no_other_lists_the_known_keys(tmp_path):
     assert "source 'acme': unknown key 'zzz'; known keys: name, format, start_date" in message
 
 
-@pytest.mark.parametrize("old, new, expected", [
-    ("    tables:", "    tables: [", "not readable YAML"),
-    ("trim_strings: true", "trim_strings: yes please",
-     "table 'customers' silver: 'trim_strings' must be true or false, not 'yes please'"),
-    ("max_quarantine_rate: 0.1", "max_quarantine_rate: lots",
-     "table 'customers' silver: 'max_quarantine_rate' must be a valid number"),
-    ('start_date: "2024-01-01"', 'start_date: "2024-01-01"\n    csv_header: 1',
-     "source 'acme': 'csv_header' must be true or false, not 1"),
-    ("primary_key: [id]", "primary_key: {id: 1}",
-     "table 'customers': 'primary_key' must be a list"),
-    ("        schema: public\n        primary_key: [id]", "        primary_key: [id]",
-     "source 'acme' table 'customers': missing 'schema'"),
-    ("- {name: email_set, expr:", "- {expr:", "table 'customers' silver rule #1: missing 'name'"),
-    ('{name: email_set, expr: "email IS NOT NULL"}', "{name: email_set}",
-     "silver rule 'email_set': missing 'expr'"),
-    ("references: {table: customers, columns: {customer_id: id}}", "references: {table: customers}",
-     "rule 'customer_exists' references: missing 'columns'"),
-    ("references: {table: customers,", "references: {table: nope,",
-     "table 'orders' silver rule 'customer_exists': references unknown table 'nope'"),
-    ('{name: email_set, expr: "email IS NOT NULL"}', "{name: email_set, column: email}",
-     "rule 'email_set': 'column' needs 'accepted'"),
-    ("    format: dms", "    format: dsm",
-     "source 'acme': unknown format 'dsm'; did you mean 'dms'?"),
-    ("      - name: orders", "      - 5\n      - name: orders",
-     "source 'acme' table #2: must be a mapping, not 5"),
-    ("    models:\n",
-     "      - {name: t3, schema: public, primary_key: [id], silver: true}\n    models:\n",
-     "source 'acme' table 't3' silver: must be a mapping, not True"),
-])
-def test_wrong_values_and_missing_keys_are_one_line_naming_entry_and_key(tmp_path, old, new,
-                                                                         expected):
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        ("    tables:", "    tables: [", "not readable YAML"),
+        (
+            "trim_strings: true",
+            "trim_strings: yes please",
+            "table 'customers' silver: 'trim_strings' must be true or false, not 'yes please'",
+        ),
+        (
+            "max_quarantine_rate: 0.1",
+            "max_quarantine_rate: lots",
+            "table 'customers' silver: 'max_quarantine_rate' must be a valid number",
+        ),
+        (
+            'start_date: "2024-01-01"',
+            'start_date: "2024-01-01"\n    csv_header: 1',
+            "source 'acme': 'csv_header' must be true or false, not 1",
+        ),
+        (
+            "primary_key: [id]",
+            "primary_key: {id: 1}",
+            "table 'customers': 'primary_key' must be a list",
+        ),
+        (
+            "        schema: public\n        primary_key: [id]",
+            "        primary_key: [id]",
+            "source 'acme' table 'customers': missing 'schema'",
+        ),
+        (
+            "- {name: email_set, expr:",
+            "- {expr:",
+            "table 'customers' silver rule #1: missing 'name'",
+        ),
+        (
+            '{name: email_set, expr: "email IS NOT NULL"}',
+            "{name: email_set}",
+            "silver rule 'email_set': missing 'expr'",
+        ),
+        (
+            "references: {table: customers, columns: {customer_id: id}}",
+            "references: {table: customers}",
+            "rule 'customer_exists' references: missing 'columns'",
+        ),
+        (
+            "references: {table: customers,",
+            "references: {table: nope,",
+            "table 'orders' silver rule 'customer_exists': references unknown table 'nope'",
+        ),
+        (
+            '{name: email_set, expr: "email IS NOT NULL"}',
+            "{name: email_set, column: email}",
+            "rule 'email_set': 'column' needs 'accepted'",
+        ),
+        (
+            "    format: dms",
+            "    format: dsm",
+            "source 'acme': unknown format 'dsm'; did you mean 'dms'?",
+        ),
+        (
+            "      - name: orders",
+            "      - 5\n      - name: orders",
+            "source 'acme' table #2: must be a mapping, not 5",
+        ),
+        (
+            "    models:\n",
+            "      - {name: t3, schema: public, primary_key: [id], silver: true}\n    models:\n",
+            "source 'acme' table 't3' silver: must be a mapping, not True",
+        ),
+    ],
+)
+def test_wrong_values_and_missing_keys_are_one_line_naming_entry_and_key(
+    tmp_path, old, new, expected
+):
     message = _error(tmp_path, _swap(old, new))
     assert expected in message, message
 
@@ -142,12 +218,17 @@ def test_models_parse_with_their_defaults():
     assert (m.sql, m.sql_file, m.partitioned_by, m.primary_key) == ("SELECT 1 AS n", None, "d", ())
     (check,) = m.checks
     assert (check.name, check.sql, check.blocking, check.description) == (
-        "some_rows", "SELECT 1 WHERE false", True, None)
+        "some_rows",
+        "SELECT 1 WHERE false",
+        True,
+        None,
+    )
 
 
 def test_a_model_primary_key_as_one_name_is_a_one_tuple_and_layer_silver_parses():
-    text = _swap("partitioned_by: d",
-                 "layer: silver\n        primary_key: n\n        description: x")
+    text = _swap(
+        "partitioned_by: d", "layer: silver\n        primary_key: n\n        description: x"
+    )
     (m,) = parse_catalog(text).source("acme").models
     assert (m.layer, m.primary_key, m.description) == ("silver", ("n",), "x")
 
@@ -163,25 +244,53 @@ def test_sql_file_is_read_relative_to_the_catalog_folder(tmp_path, monkeypatch):
     assert (tmp_path / m.sql_file).resolve() == (folder / "sql" / "totals.sql").resolve()
 
 
-@pytest.mark.parametrize("old, new, expected", [
-    ("sql: SELECT 1 AS n", "sql: SELECT 1 AS n\n        sql_file: t.sql",
-     "model 'totals': give 'sql' or 'sql_file', not both"),
-    ("        sql: SELECT 1 AS n\n", "", "model 'totals': missing 'sql' (or 'sql_file')"),
-    ("sql: SELECT 1 AS n", "sql_file: nowhere/t.sql", "model 'totals': cannot read sql_file"),
-    ("- name: totals", "- name: daily_sales", "model 'daily_sales': the name is a built-in gold"),
-    ("- name: totals", "- name: orders\n        layer: silver",
-     "model 'orders': as a silver model it would overwrite silver/acme/orders"),
-    ("- name: totals", "- name: orders_quarantine\n        layer: silver",
-     "would overwrite silver/acme/orders_quarantine"),
-    ("    models:\n", "    models:\n      - {name: totals, sql: SELECT 2}\n",
-     "duplicate model 'totals'"),
-    ("- {name: some_rows, sql: SELECT 1 WHERE false}",
-     "- {name: c, sql: SELECT 1}\n          - {name: c, sql: SELECT 2}",
-     "model 'totals': duplicate check 'c'"),
-    ("- name: totals", "- name: totals\n        layer: platinum",
-     "model 'totals': 'layer' must be 'gold' or 'silver', not 'platinum'"),
-    ("- name: totals", "- name: total-s", "model 'total-s': name 'total-s' is not a valid name"),
-])
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        (
+            "sql: SELECT 1 AS n",
+            "sql: SELECT 1 AS n\n        sql_file: t.sql",
+            "model 'totals': give 'sql' or 'sql_file', not both",
+        ),
+        ("        sql: SELECT 1 AS n\n", "", "model 'totals': missing 'sql' (or 'sql_file')"),
+        ("sql: SELECT 1 AS n", "sql_file: nowhere/t.sql", "model 'totals': cannot read sql_file"),
+        (
+            "- name: totals",
+            "- name: daily_sales",
+            "model 'daily_sales': the name is a built-in gold",
+        ),
+        (
+            "- name: totals",
+            "- name: orders\n        layer: silver",
+            "model 'orders': as a silver model it would overwrite silver/acme/orders",
+        ),
+        (
+            "- name: totals",
+            "- name: orders_quarantine\n        layer: silver",
+            "would overwrite silver/acme/orders_quarantine",
+        ),
+        (
+            "    models:\n",
+            "    models:\n      - {name: totals, sql: SELECT 2}\n",
+            "duplicate model 'totals'",
+        ),
+        (
+            "- {name: some_rows, sql: SELECT 1 WHERE false}",
+            "- {name: c, sql: SELECT 1}\n          - {name: c, sql: SELECT 2}",
+            "model 'totals': duplicate check 'c'",
+        ),
+        (
+            "- name: totals",
+            "- name: totals\n        layer: platinum",
+            "model 'totals': 'layer' must be 'gold' or 'silver', not 'platinum'",
+        ),
+        (
+            "- name: totals",
+            "- name: total-s",
+            "model 'total-s': name 'total-s' is not a valid name",
+        ),
+    ],
+)
 def test_wrong_models_are_one_line_naming_the_model(tmp_path, old, new, expected):
     message = _error(tmp_path, _swap(old, new))
     assert expected in message and "source 'acme'" in message, message
@@ -208,29 +317,54 @@ def test_the_packaged_catalog_loads_to_the_values_it_always_had():
     assert cat.path == packaged_catalog() and len(cat.tables()) == 4
     shop = cat.source("shop")
     assert (shop.format, shop.start_date, shop.timestamp_column, shop.csv_header) == (
-        "dms", dt.date(2024, 1, 1), "dms_commit_ts", False)
+        "dms",
+        dt.date(2024, 1, 1),
+        "dms_commit_ts",
+        False,
+    )
     assert shop.gold == ()  # its gold tables are SQL models
-    assert [m.name for m in shop.models] == ["daily_sales", "product_daily_sales",
-                                             "customer_lifetime_value"]
+    assert [m.name for m in shop.models] == [
+        "daily_sales",
+        "product_daily_sales",
+        "customer_lifetime_value",
+    ]
     customers = shop.table("customers")
     assert (customers.source, customers.schema, customers.primary_key) == (
-        "shop", "public", ("customer_id",))
+        "shop",
+        "public",
+        ("customer_id",),
+    )
     assert customers.columns[:2] == (("customer_id", "bigint"), ("email", "string"))
-    assert (customers.trim_strings, customers.lower, customers.upper) == (True, ("email",),
-                                                                           ("country",))
+    assert (customers.trim_strings, customers.lower, customers.upper) == (
+        True,
+        ("email",),
+        ("country",),
+    )
     assert (customers.max_quarantine_rate, customers.freshness_hours) == (0.05, 26.0)
     email, country = customers.rules
     assert (email.action, email.references, email.column, email.accepted) == (
-        "drop", None, None, ())
+        "drop",
+        None,
+        None,
+        (),
+    )
     assert country.column == "country" and len(country.accepted) == 249
     assert country.expr == "true"
     items = shop.table("order_items")
     assert items.column_types["unit_price"] == "decimal(10,2)"
     assert [r.references for r in items.rules if r.references] == [
-        ("orders", ("order_id",), ("order_id",)), ("products", ("product_id",), ("product_id",))]
+        ("orders", ("order_id",), ("order_id",)),
+        ("products", ("product_id",), ("product_id",)),
+    ]
     assert items.trim_strings is False and items.lower == () and items.max_quarantine_rate == 0.05
     assert shop.table("orders").rules[0].accepted == (
-        "placed", "paid", "shipped", "delivered", "cancelled", "refunded")
+        "placed",
+        "paid",
+        "shipped",
+        "delivered",
+        "cancelled",
+        "refunded",
+    )
 
 
 def test_references_map_my_columns_to_theirs():

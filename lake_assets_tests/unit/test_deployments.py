@@ -61,12 +61,16 @@ def test_the_cluster_gets_every_setting_a_custom_catalog_included(monkeypatch, t
     catalog = str(tmp_path / "acme.yaml")
     settings = Settings.load("s3://bucket/lake", "s3://land/zone", catalog, "databricks")
     _, launcher = _launcher(monkeypatch, settings)
-    assert launcher.env_variables == settings.as_env() == {
-        "LAKE_ROOT": "s3://bucket/lake",
-        "LAKE_LANDING": "s3://land/zone",
-        "LAKE_SOURCES": catalog,
-        "LAKE_DEPLOYMENT": "databricks",
-    }
+    assert (
+        launcher.env_variables
+        == settings.as_env()
+        == {
+            "LAKE_ROOT": "s3://bucket/lake",
+            "LAKE_LANDING": "s3://land/zone",
+            "LAKE_SOURCES": catalog,
+            "LAKE_DEPLOYMENT": "databricks",
+        }
+    )
     # What the cluster's step reads back from them is these settings.
     for k, v in launcher.env_variables.items():
         monkeypatch.setenv(k, v)

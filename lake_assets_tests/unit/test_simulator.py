@@ -34,16 +34,44 @@ CDC_RE = re.compile(
     r"(?P<name>(?P<date>\d{8})-(?P<time>\d{9}))\.(?P<ext>parquet|csv)$"
 )
 ALLOWED = {
-    ("placed", "paid"), ("placed", "cancelled"), ("paid", "shipped"), ("paid", "cancelled"),
-    ("shipped", "delivered"), ("delivered", "refunded"),
+    ("placed", "paid"),
+    ("placed", "cancelled"),
+    ("paid", "shipped"),
+    ("paid", "cancelled"),
+    ("shipped", "delivered"),
+    ("delivered", "refunded"),
 }
-ISO = {"US", "GB", "DE", "FR", "ES", "IT", "NL", "PL", "SE", "DK", "NO", "CA", "AU", "IE", "AT",
-       "CH", "BE", "PT", "BR", "MX"}
+ISO = {
+    "US",
+    "GB",
+    "DE",
+    "FR",
+    "ES",
+    "IT",
+    "NL",
+    "PL",
+    "SE",
+    "DK",
+    "NO",
+    "CA",
+    "AU",
+    "IE",
+    "AT",
+    "CH",
+    "BE",
+    "PT",
+    "BR",
+    "MX",
+}
 CLEAN_EMAIL = re.compile(r"^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$")
 
 
 def _bytes(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _data_files(root: Path) -> list[str]:
@@ -52,7 +80,9 @@ def _data_files(root: Path) -> list[str]:
 
 def _read_csv(path: Path, table: str, with_op: bool) -> pa.Table:
     schema = arrow_schema(table, with_op)
-    parse_types = {f.name: (pa.timestamp("us") if pa.types.is_timestamp(f.type) else f.type) for f in schema}
+    parse_types = {
+        f.name: (pa.timestamp("us") if pa.types.is_timestamp(f.type) else f.type) for f in schema
+    }
     t = pacsv.read_csv(
         path,
         read_options=pacsv.ReadOptions(column_names=schema.names),
@@ -83,8 +113,14 @@ def _changes(root: Path, table: str) -> pa.Table:
         t = t.append_column("_pos", pa.array(range(n), pa.int64()))
         parts.append(t)
     t = pa.concat_tables(parts)
-    return t.sort_by([("_load", "ascending"), (TIMESTAMP_COLUMN, "ascending"),
-                      ("_file", "ascending"), ("_pos", "ascending")])
+    return t.sort_by(
+        [
+            ("_load", "ascending"),
+            (TIMESTAMP_COLUMN, "ascending"),
+            ("_file", "ascending"),
+            ("_pos", "ascending"),
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +141,9 @@ def test_same_seed_same_bytes(tmp_path):
     a = simulate(str(tmp_path / "a"), 3, scale=SCALE, today=TODAY)
     simulate(str(tmp_path / "b"), 3, scale=SCALE, today=TODAY)
     simulate(str(tmp_path / "c"), 3, scale=SCALE, seed=8, today=TODAY)
-    assert a.days == 3 and a.first_day == dt.date(2024, 2, 27) and a.last_day == dt.date(2024, 2, 29)
+    assert (
+        a.days == 3 and a.first_day == dt.date(2024, 2, 27) and a.last_day == dt.date(2024, 2, 29)
+    )
     assert a.full_load and a.files_written == len(a.files) == len(_data_files(tmp_path / "a"))
     assert _bytes(tmp_path / "a") == _bytes(tmp_path / "b")
     assert _bytes(tmp_path / "a") != _bytes(tmp_path / "c")
@@ -129,10 +167,16 @@ def test_two_runs_of_two_days_are_one_run_of_four(tmp_path):
         inserted = t.filter(pc.equal(t["Op"], "I")).select(keys).to_pylist()
         assert len(inserted) == len({tuple(r.values()) for r in inserted}), table
     orders = _changes(split, "orders")
-    ids_run1 = {r["order_id"] for r in orders.filter(pc.equal(orders["Op"], "I")).to_pylist()
-                if r[TIMESTAMP_COLUMN].date() < second.first_day}
-    ids_run2 = {r["order_id"] for r in orders.filter(pc.equal(orders["Op"], "I")).to_pylist()
-                if r[TIMESTAMP_COLUMN].date() >= second.first_day}
+    ids_run1 = {
+        r["order_id"]
+        for r in orders.filter(pc.equal(orders["Op"], "I")).to_pylist()
+        if r[TIMESTAMP_COLUMN].date() < second.first_day
+    }
+    ids_run2 = {
+        r["order_id"]
+        for r in orders.filter(pc.equal(orders["Op"], "I")).to_pylist()
+        if r[TIMESTAMP_COLUMN].date() >= second.first_day
+    }
     assert ids_run2 and min(ids_run2) > max(ids_run1)
 
 
@@ -167,8 +211,9 @@ def test_statuses_only_move_forward(tmp_path):
     assert {"cancelled"} & {b for _, b in seen_moves}
 
 
-def _layout(root: Path, now: dt.datetime | None = None, loads_of=frozenset(TABLES)
-            ) -> dict[tuple[str, str], int]:
+def _layout(
+    root: Path, now: dt.datetime | None = None, loads_of=frozenset(TABLES)
+) -> dict[tuple[str, str], int]:
     """{(table, yyyyMMdd): CDC files}, checking every landed file against DMS's layout and
     the lake's order: names increase per table, name >= every commit in the file, same day,
     and no file named after `now`."""
@@ -195,7 +240,9 @@ def _layout(root: Path, now: dt.datetime | None = None, loads_of=frozenset(TABLE
         assert set(t["Op"].to_pylist()) <= {"I", "U", "D"}
         ts = t[TIMESTAMP_COLUMN].to_pylist()
         assert ts == sorted(ts), rel  # commit order within a file
-        named = dt.datetime.strptime(m_cdc["name"], "%Y%m%d-%H%M%S%f").replace(tzinfo=dt.timezone.utc)
+        named = dt.datetime.strptime(m_cdc["name"], "%Y%m%d-%H%M%S%f").replace(
+            tzinfo=dt.timezone.utc
+        )
         assert named >= ts[-1] and named.date() == ts[-1].date(), rel
         assert now is None or named <= now, rel
     assert loads == set(loads_of)
@@ -206,7 +253,9 @@ def test_files_and_folders_follow_dms(clean):
     cdc_per_table_day = _layout(clean)
     assert {d for _, d in cdc_per_table_day} == {"20240227", "20240228", "20240229"}
     assert all(cdc_per_table_day[("orders", d)] >= 3 for d in ("20240227", "20240228", "20240229"))
-    assert all(cdc_per_table_day[("order_items", d)] >= 3 for d in ("20240227", "20240228", "20240229"))
+    assert all(
+        cdc_per_table_day[("order_items", d)] >= 3 for d in ("20240227", "20240228", "20240229")
+    )
 
 
 def test_deletes_and_key_only_deletes(clean):
@@ -215,8 +264,11 @@ def test_deletes_and_key_only_deletes(clean):
     assert d.num_rows > 0
     key_only = d.filter(pc.is_null(d["email"]))
     assert 0 < key_only.num_rows < d.num_rows
-    assert all(v is None for col in ("full_name", "country", "created_at", "updated_at")
-               for v in key_only[col].to_pylist())
+    assert all(
+        v is None
+        for col in ("full_name", "country", "created_at", "updated_at")
+        for v in key_only[col].to_pylist()
+    )
     items = _changes(clean, "order_items")
     assert items.filter(pc.equal(items["Op"], "D")).num_rows > 0
 
@@ -234,7 +286,11 @@ def test_clean_data_is_clean_and_consistent(clean):
     for r in _changes(clean, "products").to_pylist():
         prices.setdefault(r["product_id"], []).append((r["updated_at"], r["unit_price"]))
     customers_created = {r["customer_id"]: r["created_at"] for r in live.to_pylist()}
-    orders = {r["order_id"]: r for r in _changes(clean, "orders").to_pylist() if r["Op"] == "I" or r["_load"] == 0}
+    orders = {
+        r["order_id"]: r
+        for r in _changes(clean, "orders").to_pylist()
+        if r["Op"] == "I" or r["_load"] == 0
+    }
     for r in orders.values():
         assert customers_created[r["customer_id"]] < r["order_ts"]
     items = _changes(clean, "order_items")
@@ -260,7 +316,9 @@ def test_csv_round_trip(tmp_path):
     for rel in s.files:
         m = LOAD_RE.match(rel) or CDC_RE.match(rel)
         assert m, rel
-        got = _read_csv(csv_root / rel, m["table"], with_op=not rel.rsplit("/", 1)[1].startswith("LOAD"))
+        got = _read_csv(
+            csv_root / rel, m["table"], with_op=not rel.rsplit("/", 1)[1].startswith("LOAD")
+        )
         want = pq.read_table(pq_root / (rel[: -len(".csv")] + ".parquet"))
         assert got.equals(want), rel
 
@@ -278,7 +336,9 @@ def test_dirty_injects_every_kind(dirty):
     assert {"XX", "UK"} <= countries
     assert any(c.islower() and c.upper() in ISO for c in countries)
     assert any(c != c.strip() and c.strip().upper() in ISO for c in countries)
-    bad = sum(1 for e in emails if not CLEAN_EMAIL.match(e)) + sum(1 for r in rows if r["country"] not in ISO)
+    bad = sum(1 for e in emails if not CLEAN_EMAIL.match(e)) + sum(
+        1 for r in rows if r["country"] not in ISO
+    )
     assert 0.01 <= bad / len(rows) <= 0.06  # a small share
     items = _changes(root, "order_items")
     assert pc.sum(pc.less(items["quantity"], 0)).as_py() > 0
@@ -309,7 +369,11 @@ def test_more_days_than_the_calendar_has_fill_the_time_up_to_now(tmp_path):
     """Any number of days, any number of calls: each call's days land between the end of the
     history and now, compressed, one history on (names and commits in order, ids go on)."""
     simulate(str(tmp_path), 2, scale=SCALE, today=TODAY)  # ends when TODAY began
-    calls = [(1, _at(TODAY, "10:00:00")), (7, _at(TODAY, "10:00:01.5")), (2, _at(TODAY, "10:00:02"))]
+    calls = [
+        (1, _at(TODAY, "10:00:00")),
+        (7, _at(TODAY, "10:00:01.5")),
+        (2, _at(TODAY, "10:00:02")),
+    ]
     before = _at(TODAY, "00:00:00")
     for days, now in calls:
         s = simulate(str(tmp_path), days, scale=SCALE, now=now)
@@ -349,7 +413,8 @@ def test_a_history_from_start_fills_every_day_up_to_now(tmp_path):
     assert max(per_day.values()) == 1
     customers = _changes(tmp_path, "customers")
     assert customers["Op"][0].as_py() == "I" and customers[TIMESTAMP_COLUMN][0].as_py() == _at(
-        start, "00:00:00")
+        start, "00:00:00"
+    )
     orders = _changes(tmp_path, "orders")
     assert min(orders["order_ts"].to_pylist()) > _at(start, "00:00:00")
     assert _status_moves(tmp_path)
@@ -401,9 +466,21 @@ def test_progress_once_per_day_and_summary(tmp_path):
 
 
 def test_packaged_catalog_matches_the_simulator(clean):
-    cat = load_catalog(str(Path(__file__).resolve().parents[2] / "lake_assets" / "sources" / "shop" / "catalog.yaml"))
+    cat = load_catalog(
+        str(
+            Path(__file__).resolve().parents[2]
+            / "lake_assets"
+            / "sources"
+            / "shop"
+            / "catalog.yaml"
+        )
+    )
     src = cat.source("shop")
-    assert (src.format, src.timestamp_column, src.start_date) == ("dms", TIMESTAMP_COLUMN, dt.date(2024, 1, 1))
+    assert (src.format, src.timestamp_column, src.start_date) == (
+        "dms",
+        TIMESTAMP_COLUMN,
+        dt.date(2024, 1, 1),
+    )
     assert [t.name for t in src.tables] == list(TABLES)
     for t in src.tables:
         assert t.schema == "public"

@@ -7,5 +7,7 @@ import dagster as dg
 def definitions(ctx) -> dg.Definitions:
     from . import assets, checks, history
 
-    return dg.Definitions(assets=assets.build(ctx.catalog) + history.build(ctx.catalog),
-                          asset_checks=checks.build(ctx.catalog) + history.build_checks(ctx.catalog))
+    return dg.Definitions(
+        assets=assets.build(ctx.catalog) + history.build(ctx.catalog),
+        asset_checks=checks.build(ctx.catalog) + history.build_checks(ctx.catalog),
+    )

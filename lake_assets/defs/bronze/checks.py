@@ -1,16 +1,15 @@
 """Checks of bronze: keys unique and never null; the live keys are those raw says are live."""
 
+import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-
-import dagster as dg
 
 from lake_assets.catalog import Source, Table
 from lake_assets.keys import asset_key
 from lake_assets.lib import delta
+from lake_assets.lib.delta import quote
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
-from lake_assets.lib.delta import quote
 
 from ..checks import key_unique_check, no_table_yet
 
@@ -22,8 +21,12 @@ def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
 
     primary_key_unique = key_unique_check("bronze", source, table)
 
-    @dg.asset_check(asset=key, name="primary_key_not_null", blocking=True,
-                    description=f"No row has a null in ({', '.join(keys)}).")
+    @dg.asset_check(
+        asset=key,
+        name="primary_key_not_null",
+        blocking=True,
+        description=f"No row has a null in ({', '.join(keys)}).",
+    )
     def primary_key_not_null(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
         path = lake.table("bronze", source.name, table.name)
         if not delta.exists(path):
@@ -32,18 +35,31 @@ def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
         nulls = delta.read(spark.session(), path).where(cond).count()
         return dg.AssetCheckResult(passed=nulls == 0, metadata={"null_key_rows": nulls})
 
-    @dg.asset_check(asset=key, name="live_keys_match_raw", blocking=True,
-                    description="Bronze's keys are exactly the keys whose latest change in raw is not a delete "
-                                "(and comes after the last truncate).")
+    @dg.asset_check(
+        asset=key,
+        name="live_keys_match_raw",
+        blocking=True,
+        description="Bronze's keys are exactly the keys whose latest change in raw is not a delete "
+        "(and comes after the last truncate).",
+    )
     def live_keys_match_raw(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
         session = spark.session()
-        bpath, rpath = lake.table("bronze", source.name, table.name), lake.table("raw", source.name, table.name)
+        bpath, rpath = (
+            lake.table("bronze", source.name, table.name),
+            lake.table("raw", source.name, table.name),
+        )
         if not delta.exists(bpath) or not delta.exists(rpath):
             return no_table_yet(bpath)
-        missing, extra = _live_keys_diff(delta.read(session, rpath), delta.read(session, bpath), keys)
+        missing, extra = _live_keys_diff(
+            delta.read(session, rpath), delta.read(session, bpath), keys
+        )
         return dg.AssetCheckResult(
             passed=missing == 0 and extra == 0,
-            metadata={"keys_missing_from_bronze": missing, "keys_not_live_in_raw": extra, "key": kcols},
+            metadata={
+                "keys_missing_from_bronze": missing,
+                "keys_not_live_in_raw": extra,
+                "key": kcols,
+            },
         )
 
     return [primary_key_unique, primary_key_not_null, live_keys_match_raw]
@@ -60,13 +76,19 @@ def _live_keys_diff(raw: DataFrame, bronze: DataFrame, keys) -> tuple[int, int]:
     last = raw.groupBy(*keys).agg(F.max("_seq").alias("_last_seq"))
     changes = raw.select(*keys, "_seq", "_op")
     newest = [changes[k].eqNullSafe(last[k]) for k in keys] + [changes["_seq"] == last["_last_seq"]]
-    live = changes.join(last, on=newest).where(changes["_op"] != "D") \
-        .select(*[changes[k] for k in keys]).withColumn("_live", F.lit(1))
+    live = (
+        changes.join(last, on=newest)
+        .where(changes["_op"] != "D")
+        .select(*[changes[k] for k in keys])
+        .withColumn("_live", F.lit(1))
+    )
     have = bronze.groupBy(*keys).agg(F.count(F.lit(1)).alias("_rows"))
     both = live.join(have, on=[live[k].eqNullSafe(have[k]) for k in keys], how="full")
     row = both.agg(
         F.sum(F.when(F.col("_rows").isNull(), 1).otherwise(0)).alias("missing"),
-        F.sum(F.when(F.col("_live").isNull(), F.col("_rows")).otherwise(F.col("_rows") - 1)).alias("extra"),
+        F.sum(F.when(F.col("_live").isNull(), F.col("_rows")).otherwise(F.col("_rows") - 1)).alias(
+            "extra"
+        ),
     ).collect()[0]
     return int(row["missing"] or 0), int(row["extra"] or 0)
 

@@ -33,8 +33,14 @@ def _spec(table: Table) -> historylib.Spec:
     return historylib.Spec(tuple(table.primary_key), tuple(table.history.untracked))
 
 
-def _apply(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource,
-           source: Source, table: Table, batch) -> historylib.HistoryStats:
+def _apply(
+    context: dg.AssetExecutionContext,
+    spark: SparkResource,
+    lake: LakeResource,
+    source: Source,
+    table: Table,
+    batch,
+) -> historylib.HistoryStats:
     parent = lake.state(source.name, table.name, "history_batch")
     for run_id in scratch.sweep(context.instance, parent, context.run.run_id):
         context.log.info(f"removed {parent}/{run_id}, left by a run no longer in progress")
@@ -43,9 +49,13 @@ def _apply(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeRe
 
     def replace() -> historylib.HistoryStats:
         return historylib.apply_history(
-            spark.session(), batch, path=lake.table("bronze", source.name, history_name(table)),
-            batch_path=batch_path, spec=_spec(table),
-            name=f"bronze/{source.name}/{history_name(table)}")
+            spark.session(),
+            batch,
+            path=lake.table("bronze", source.name, history_name(table)),
+            batch_path=batch_path,
+            spec=_spec(table),
+            name=f"bronze/{source.name}/{history_name(table)}",
+        )
 
     try:
         return with_commit_retry(replace, log=context.log)
@@ -55,9 +65,11 @@ def _apply(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeRe
 
 def history_asset(source: Source, table: Table) -> dg.AssetsDefinition:
     untracked = table.history.untracked
-    grain = (f"Every version of every row of {source.name}.{table.schema}.{table.name} (SCD type "
-             f"2): the source's columns, valid from `_valid_from` to `_valid_to` (null while "
-             f"current, `_is_current`), in raw's order whatever order files landed in.")
+    grain = (
+        f"Every version of every row of {source.name}.{table.schema}.{table.name} (SCD type "
+        f"2): the source's columns, valid from `_valid_from` to `_valid_to` (null while "
+        f"current, `_is_current`), in raw's order whatever order files landed in."
+    )
     if untracked:
         grain += f" Changes to {', '.join(untracked)} alone open no version."
 
@@ -70,27 +82,36 @@ def history_asset(source: Source, table: Table) -> dg.AssetsDefinition:
         metadata={PRIMARY_KEY: [*table.primary_key, "_valid_from"]},
         automation_condition=AFTER_ANY_PARTITION,
         freshness_policy=dg.FreshnessPolicy.time_window(
-            fail_window=dt.timedelta(hours=table.freshness_hours)),
+            fail_window=dt.timedelta(hours=table.freshness_hours)
+        ),
         description=describe(table, grain),
     )
-    def _history(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource,
-                 step_launcher: dg.ResourceParam[Any]) -> dg.MaterializeResult:
+    def _history(
+        context: dg.AssetExecutionContext,
+        spark: SparkResource,
+        lake: LakeResource,
+        step_launcher: dg.ResourceParam[Any],
+    ) -> dg.MaterializeResult:
         batch = plan.history_batch(lake.root, source.name, table.name, context.log)
         if batch is None:
             context.log.info(f"raw/{source.name}/{table.name} does not exist yet: nothing to apply")
             return dg.MaterializeResult()
         stats = _apply(context, spark, lake, source, table, batch)
         path = lake.table("bronze", source.name, history_name(table))
-        return dg.MaterializeResult(metadata={
-            "keys_recomputed": stats.keys, "versions_written": stats.versions,
-            "raw_version": batch.raw_version,
-            **table_metadata(spark.session(), path, dict(table.column_descriptions)),
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "keys_recomputed": stats.keys,
+                "versions_written": stats.versions,
+                "raw_version": batch.raw_version,
+                **table_metadata(spark.session(), path, dict(table.column_descriptions)),
+            }
+        )
 
     return _history
 
 
 # -- checks -----------------------------------------------------------------------------------
+
 
 def _own(df: DataFrame, columns: list[str]) -> DataFrame:
     return df.select(*[quote(c) for c in columns])
@@ -108,15 +129,23 @@ def current_diff(history: DataFrame, bronze: DataFrame) -> tuple[int, int]:
 def misordered(history: DataFrame, keys: list[str]) -> int:
     """Versions that end before they start, overlap the key's next version, share its start, or
     whose `_is_current` is not `_valid_to IS NULL`."""
-    order = Window.partitionBy(*[quote(k) for k in keys]) \
-        .orderBy(F.col("_valid_from").asc_nulls_first())
-    nxt = history.withColumn("_next_from", F.lead("_valid_from").over(order)) \
-        .withColumn("_has_next", F.lead(F.lit(1)).over(order).isNotNull())
+    order = Window.partitionBy(*[quote(k) for k in keys]).orderBy(
+        F.col("_valid_from").asc_nulls_first()
+    )
+    nxt = history.withColumn("_next_from", F.lead("_valid_from").over(order)).withColumn(
+        "_has_next", F.lead(F.lit(1)).over(order).isNotNull()
+    )
     bad = (
         (F.col("_valid_to") < F.col("_valid_from"))
-        | (F.col("_has_next") & (F.col("_valid_to").isNull() | F.col("_next_from").isNull()
-                                 | (F.col("_valid_to") > F.col("_next_from"))
-                                 | F.col("_next_from").eqNullSafe(F.col("_valid_from"))))
+        | (
+            F.col("_has_next")
+            & (
+                F.col("_valid_to").isNull()
+                | F.col("_next_from").isNull()
+                | (F.col("_valid_to") > F.col("_next_from"))
+                | F.col("_next_from").eqNullSafe(F.col("_valid_from"))
+            )
+        )
         | (F.col("_is_current") != F.col("_valid_to").isNull())
     )
     return nxt.where(bad).count()
@@ -127,22 +156,33 @@ def history_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinitio
     bronze_key = asset_key("bronze", source.name, table.name)
 
     # After bronze (additional_deps): both are applied from the same raw in a run.
-    @dg.asset_check(asset=key, name="current_versions_match_bronze", blocking=True,
-                    additional_deps=[bronze_key],
-                    description="The current versions are bronze's rows: same keys, same values.")
-    def current_versions_match_bronze(spark: SparkResource,
-                                      lake: LakeResource) -> dg.AssetCheckResult:
+    @dg.asset_check(
+        asset=key,
+        name="current_versions_match_bronze",
+        blocking=True,
+        additional_deps=[bronze_key],
+        description="The current versions are bronze's rows: same keys, same values.",
+    )
+    def current_versions_match_bronze(
+        spark: SparkResource, lake: LakeResource
+    ) -> dg.AssetCheckResult:
         hpath = lake.table("bronze", source.name, history_name(table))
         bpath = lake.table("bronze", source.name, table.name)
         if not delta.exists(hpath) or not delta.exists(bpath):
             return no_table_yet(hpath)
         session = spark.session()
         missing, extra = current_diff(delta.read(session, hpath), delta.read(session, bpath))
-        return dg.AssetCheckResult(passed=missing == 0 and extra == 0, metadata={
-            "bronze_rows_not_current": missing, "current_versions_not_in_bronze": extra})
+        return dg.AssetCheckResult(
+            passed=missing == 0 and extra == 0,
+            metadata={"bronze_rows_not_current": missing, "current_versions_not_in_bronze": extra},
+        )
 
-    @dg.asset_check(asset=key, name="versions_do_not_overlap", blocking=True,
-                    description="A key's versions never overlap; none ends before it starts.")
+    @dg.asset_check(
+        asset=key,
+        name="versions_do_not_overlap",
+        blocking=True,
+        description="A key's versions never overlap; none ends before it starts.",
+    )
     def versions_do_not_overlap(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
         path = lake.table("bronze", source.name, history_name(table))
         if not delta.exists(path):

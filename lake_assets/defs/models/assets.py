@@ -13,13 +13,14 @@ from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 
 from ..automation import EAGER_AFTER_CHECKS
+from ..planners import MODEL
+from ..raw.assets import partitions_for
 from ..specs import column_metadata
 
-from ..raw.assets import partitions_for
-
-from ..planners import MODEL
 # Gold is due daily by 06:00 UTC with the previous day complete.
-GOLD_FRESHNESS = dg.FreshnessPolicy.cron(deadline_cron="0 6 * * *", lower_bound_delta=dt.timedelta(hours=24))
+GOLD_FRESHNESS = dg.FreshnessPolicy.cron(
+    deadline_cron="0 6 * * *", lower_bound_delta=dt.timedelta(hours=24)
+)
 SILVER_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=26))
 PREVIEW_ROWS = 10
 CHART_DAYS = 31
@@ -41,8 +42,12 @@ def _description(model) -> str:
 
 def model_asset(source: Source, model) -> dg.AssetsDefinition:
     partitioned = model.partitioned_by is not None
-    metadata = {**column_metadata(model), WRITE_MODE: "replace_partitions" if partitioned else "overwrite",
-                MODEL: f"{model.source}/{model.name}", "lake/sql": dg.MetadataValue.md(f"```sql\n{model.sql.strip()}\n```")}
+    metadata = {
+        **column_metadata(model),
+        WRITE_MODE: "replace_partitions" if partitioned else "overwrite",
+        MODEL: f"{model.source}/{model.name}",
+        "lake/sql": dg.MetadataValue.md(f"```sql\n{model.sql.strip()}\n```"),
+    }
     if partitioned:
         metadata[PARTITION_COLUMN] = model.partitioned_by
 
@@ -61,12 +66,23 @@ def model_asset(source: Source, model) -> dg.AssetsDefinition:
         output_required=False,
         description=_description(model),
     )
-    def _model(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource,
-               step_launcher: dg.ResourceParam[Any]):
+    def _model(
+        context: dg.AssetExecutionContext,
+        spark: SparkResource,
+        lake: LakeResource,
+        step_launcher: dg.ResourceParam[Any],
+    ):
         session = spark.session()
         if partitioned:
             tw = context.partition_time_window
-            yield from _partitions(context, session, lake, model, tw.start.date(), (tw.end - dt.timedelta(days=1)).date())
+            yield from _partitions(
+                context,
+                session,
+                lake,
+                model,
+                tw.start.date(),
+                (tw.end - dt.timedelta(days=1)).date(),
+            )
         else:
             yield from _whole(context, session, lake, model)
 
@@ -77,11 +93,15 @@ def _partitions(context, session, lake: LakeResource, model, first: dt.date, las
     try:
         df = models.frame(session, lake.root, model, first, last)
     except models.MissingInput as e:
-        raise dg.Failure(f"model {model.source}.{model.name}: {e} has no table yet; sync it first") from None
+        raise dg.Failure(
+            f"model {model.source}.{model.name}: {e} has no table yet; sync it first"
+        ) from None
     meta = {**_preview(df, model, f"{first}..{last}"), **_figures(df)}
     if model.chart:
         # The run's dates in the context of the month before them.
-        recent = models.frame(session, lake.root, model, last - dt.timedelta(days=CHART_DAYS - 1), last)
+        recent = models.frame(
+            session, lake.root, model, last - dt.timedelta(days=CHART_DAYS - 1), last
+        )
         meta["chart"] = _chart(recent, model, f"{model.name}, {CHART_DAYS} days to {last}")
     yield dg.Output(df, metadata=meta)
 
@@ -103,12 +123,18 @@ def _whole(context, session, lake: LakeResource, model):
     if model.chart:
         meta["chart"] = _chart(df, model, model.name)
     yield dg.Output(df, metadata=meta)
-    fingerprint.store(session, mark_path, fingerprint.of(models.inputs(model, lake.root) + [own], settings=model.sql))
+    fingerprint.store(
+        session,
+        mark_path,
+        fingerprint.of(models.inputs(model, lake.root) + [own], settings=model.sql),
+    )
 
 
 def _preview(df, model, dates: str) -> dict:
     """The first rows (by key) as a markdown table: what the run wrote, for the UI."""
-    order = list(model.primary_key) or ([model.partitioned_by] if model.partitioned_by else df.columns[:1])
+    order = list(model.primary_key) or (
+        [model.partitioned_by] if model.partitioned_by else df.columns[:1]
+    )
     rows = df.orderBy(*order).limit(PREVIEW_ROWS).collect()
     lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
     lines += ["| " + " | ".join("" if v is None else str(v) for v in r) + " |" for r in rows]
@@ -117,9 +143,14 @@ def _preview(df, model, dates: str) -> dict:
 
 def _figures(df) -> dict:
     """The run's own figures: its rows, and the sum of each numeric column over them."""
-    numeric = [f.name for f in df.schema.fields
-               if f.dataType.typeName() in ("integer", "long", "short", "decimal", "double", "float")]
-    row = df.selectExpr("COUNT(*) AS `__rows`", *[f"SUM(`{c}`) AS `{c}`" for c in numeric]).collect()[0]
+    numeric = [
+        f.name
+        for f in df.schema.fields
+        if f.dataType.typeName() in ("integer", "long", "short", "decimal", "double", "float")
+    ]
+    row = df.selectExpr(
+        "COUNT(*) AS `__rows`", *[f"SUM(`{c}`) AS `{c}`" for c in numeric]
+    ).collect()[0]
     out = {"rows_written": int(row["__rows"])}
     for c in numeric:
         value = row[c]

@@ -7,7 +7,12 @@ import dagster as dg
 
 from lake_assets.catalog import Source
 from lake_assets.defs.checks import key_unique_check, no_table_yet
-from lake_assets.keys import PARTITION_RANGE_END_TAG, PARTITION_RANGE_START_TAG, PARTITION_TAG, asset_key
+from lake_assets.keys import (
+    PARTITION_RANGE_END_TAG,
+    PARTITION_RANGE_START_TAG,
+    PARTITION_TAG,
+    asset_key,
+)
 from lake_assets.lib import delta, models
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
@@ -31,9 +36,15 @@ def run_window(tags: dict[str, str], source: Source) -> tuple[dt.date, dt.date]:
 def sql_check(source: Source, model, check) -> dg.AssetChecksDefinition:
     key = asset_key(model.layer, model.source, model.name)
 
-    @dg.asset_check(asset=key, name=check.name, blocking=check.blocking,
-                    description=check.description or f"This query returns no rows:\n{check.sql.strip()}")
-    def _check(context: dg.AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
+    @dg.asset_check(
+        asset=key,
+        name=check.name,
+        blocking=check.blocking,
+        description=check.description or f"This query returns no rows:\n{check.sql.strip()}",
+    )
+    def _check(
+        context: dg.AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource
+    ) -> dg.AssetCheckResult:
         session = spark.session()
         path = lake.table(model.layer, model.source, model.name)
         if not delta.exists(path):
@@ -51,9 +62,12 @@ def sql_check(source: Source, model, check) -> dg.AssetChecksDefinition:
         return dg.AssetCheckResult(
             passed=count == 0,
             severity=dg.AssetCheckSeverity.ERROR if check.blocking else dg.AssetCheckSeverity.WARN,
-            metadata={"failing_rows": count if count <= MAX_COUNTED else f"more than {MAX_COUNTED}",
-                      "first_date": str(first), "last_date": str(last),
-                      **({"sample": dg.MetadataValue.json(sample)} if sample else {})},
+            metadata={
+                "failing_rows": count if count <= MAX_COUNTED else f"more than {MAX_COUNTED}",
+                "first_date": str(first),
+                "last_date": str(last),
+                **({"sample": dg.MetadataValue.json(sample)} if sample else {}),
+            },
         )
 
     return _check
@@ -62,8 +76,12 @@ def sql_check(source: Source, model, check) -> dg.AssetChecksDefinition:
 def yesterday_partition_exists(model) -> dg.AssetChecksDefinition:
     key = asset_key(model.layer, model.source, model.name)
 
-    @dg.asset_check(asset=key, name="yesterday_partition_exists", blocking=False,
-                    description=f"By 06:00 UTC, yesterday's partition of {model.name} has been materialized.")
+    @dg.asset_check(
+        asset=key,
+        name="yesterday_partition_exists",
+        blocking=False,
+        description=f"By 06:00 UTC, yesterday's partition of {model.name} has been materialized.",
+    )
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         now = dt.datetime.now(dt.timezone.utc)
         yesterday = (now - dt.timedelta(days=1)).date().isoformat()
@@ -72,7 +90,11 @@ def yesterday_partition_exists(model) -> dg.AssetChecksDefinition:
         return dg.AssetCheckResult(
             passed=done or now < deadline,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"partition": yesterday, "materialized": done, "deadline": deadline.isoformat()},
+            metadata={
+                "partition": yesterday,
+                "materialized": done,
+                "deadline": deadline.isoformat(),
+            },
         )
 
     return _check

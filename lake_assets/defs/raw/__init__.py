@@ -6,5 +6,8 @@ import dagster as dg
 def definitions(ctx) -> dg.Definitions:
     from . import assets, checks, sensors
 
-    return dg.Definitions(assets=assets.build(ctx.catalog), asset_checks=checks.build(ctx.catalog),
-                          sensors=sensors.build(ctx.catalog))
+    return dg.Definitions(
+        assets=assets.build(ctx.catalog),
+        asset_checks=checks.build(ctx.catalog),
+        sensors=sensors.build(ctx.catalog),
+    )

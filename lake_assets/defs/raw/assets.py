@@ -113,11 +113,12 @@ def raw_asset(source: Source, table: Table) -> dg.AssetsDefinition:
             "lake/primary_key": list(table.primary_key),
             **column_metadata(table),
         },
-        description=describe(table,
+        description=describe(
+            table,
             f"Every change of {source.name}.{table.schema}.{table.name} as landed "
             f"({source.format}): one row per change (I/U/D/T) per landed file, each held once, "
             f"kept when the landed file is gone. Partitioned by the day of the "
-            f"file (a full load belongs to the first day); `_seq` orders the table's changes."
+            f"file (a full load belongs to the first day); `_seq` orders the table's changes.",
         ),
     )
     def _raw(

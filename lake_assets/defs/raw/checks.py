@@ -14,8 +14,12 @@ from ..checks import no_table_yet
 def raw_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition]:
     key = asset_key("raw", source.name, table.name)
 
-    @dg.asset_check(asset=key, name="no_change_held_twice", blocking=True,
-                    description="Each landed change (file name, position) is held once.")
+    @dg.asset_check(
+        asset=key,
+        name="no_change_held_twice",
+        blocking=True,
+        description="Each landed change (file name, position) is held once.",
+    )
     def no_change_held_twice(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
         path = lake.table("raw", source.name, table.name)
         if not delta.exists(path):
@@ -23,7 +27,9 @@ def raw_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition]:
         raw = delta.read(spark.session(), path)
         # groupBy, not count(DISTINCT a, b): the same answer, ~150x faster on the embedded engine.
         twice = raw.groupBy("_source_file", "_file_pos").count().where("count > 1").count()
-        return dg.AssetCheckResult(passed=twice == 0, metadata={"rows": raw.count(), "changes_held_more_than_once": twice})
+        return dg.AssetCheckResult(
+            passed=twice == 0, metadata={"rows": raw.count(), "changes_held_more_than_once": twice}
+        )
 
     return [no_change_held_twice]
 

@@ -17,9 +17,15 @@ def silver_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
 
     primary_key_unique = key_unique_check("silver", source, table)
 
-    @dg.asset_check(asset=key, name="quarantine_rate_below_threshold", blocking=True,
-                    description=f"At most {table.max_quarantine_rate:.1%} of the rows are quarantined.")
-    def quarantine_rate_below_threshold(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
+    @dg.asset_check(
+        asset=key,
+        name="quarantine_rate_below_threshold",
+        blocking=True,
+        description=f"At most {table.max_quarantine_rate:.1%} of the rows are quarantined.",
+    )
+    def quarantine_rate_below_threshold(
+        spark: SparkResource, lake: LakeResource
+    ) -> dg.AssetCheckResult:
         session = spark.session()
         path = lake.table("silver", source.name, table.name)
         qpath = lake.table("silver", source.name, quarantine_name(table.name))
@@ -31,8 +37,12 @@ def silver_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
         rate = quarantined / total if total else 0.0
         return dg.AssetCheckResult(
             passed=rate <= table.max_quarantine_rate,
-            metadata={"quarantined": quarantined, "rows": total, "rate": round(rate, 6),
-                      "threshold": table.max_quarantine_rate},
+            metadata={
+                "quarantined": quarantined,
+                "rows": total,
+                "rate": round(rate, 6),
+                "threshold": table.max_quarantine_rate,
+            },
         )
 
     return [primary_key_unique, quarantine_rate_below_threshold]

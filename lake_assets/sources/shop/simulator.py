@@ -197,8 +197,32 @@ _LOAD_MAX_ROWS = 250_000  # DMS splits a large full load into LOAD00000001, ...0
 
 # Orders per hour of the day (UTC), evenings busiest.
 _HOUR_W = np.array(
-    [1.0, 0.6, 0.4, 0.3, 0.3, 0.4, 0.8, 1.5, 2.2, 2.8, 3.0, 3.2,
-     3.4, 3.2, 3.0, 3.0, 3.2, 3.6, 4.2, 4.8, 5.0, 4.4, 3.2, 1.8]
+    [
+        1.0,
+        0.6,
+        0.4,
+        0.3,
+        0.3,
+        0.4,
+        0.8,
+        1.5,
+        2.2,
+        2.8,
+        3.0,
+        3.2,
+        3.4,
+        3.2,
+        3.0,
+        3.0,
+        3.2,
+        3.6,
+        4.2,
+        4.8,
+        5.0,
+        4.4,
+        3.2,
+        1.8,
+    ]
 )
 _HOUR_P = _HOUR_W / _HOUR_W.sum()
 
@@ -216,10 +240,26 @@ def _fmt_ms(ts_us: int) -> str:
 # People, places, things.
 
 _COUNTRIES = [  # code, weight, name locale
-    ("US", 20, "en"), ("GB", 11, "en"), ("DE", 13, "de"), ("FR", 9, "fr"), ("ES", 5, "es"),
-    ("IT", 5, "it"), ("NL", 4, "nl"), ("PL", 4, "pl"), ("SE", 3, "nordic"), ("DK", 2, "nordic"),
-    ("NO", 1.5, "nordic"), ("CA", 4, "en"), ("AU", 3, "en"), ("IE", 2, "ie"), ("AT", 2, "de"),
-    ("CH", 2, "de"), ("BE", 2, "fr"), ("PT", 1.5, "pt"), ("BR", 2, "pt"), ("MX", 1.5, "es"),
+    ("US", 20, "en"),
+    ("GB", 11, "en"),
+    ("DE", 13, "de"),
+    ("FR", 9, "fr"),
+    ("ES", 5, "es"),
+    ("IT", 5, "it"),
+    ("NL", 4, "nl"),
+    ("PL", 4, "pl"),
+    ("SE", 3, "nordic"),
+    ("DK", 2, "nordic"),
+    ("NO", 1.5, "nordic"),
+    ("CA", 4, "en"),
+    ("AU", 3, "en"),
+    ("IE", 2, "ie"),
+    ("AT", 2, "de"),
+    ("CH", 2, "de"),
+    ("BE", 2, "fr"),
+    ("PT", 1.5, "pt"),
+    ("BR", 2, "pt"),
+    ("MX", 1.5, "es"),
 ]
 _COUNTRY_CODES = np.array([c for c, _, _ in _COUNTRIES], dtype=object)
 _COUNTRY_P = np.array([w for _, w, _ in _COUNTRIES], dtype=float)
@@ -228,123 +268,432 @@ _COUNTRY_LOCALE = {c: loc for c, _, loc in _COUNTRIES}
 
 _NAMES = {
     "en": (
-        ["James", "Olivia", "Emma", "Liam", "Noah", "Ava", "Charlotte", "Oliver", "Amelia", "Jack",
-         "Sophia", "Harry", "Mia", "William", "Grace", "Ethan", "Chloe", "Lucas", "Ella", "Zoë"],
-        ["Smith", "Johnson", "Williams", "Brown", "Jones", "Taylor", "Davies", "Wilson", "Clarke",
-         "Walker", "Wright", "Robinson", "Thompson", "Evans", "Hughes", "Green", "Hall", "Lewis"],
+        [
+            "James",
+            "Olivia",
+            "Emma",
+            "Liam",
+            "Noah",
+            "Ava",
+            "Charlotte",
+            "Oliver",
+            "Amelia",
+            "Jack",
+            "Sophia",
+            "Harry",
+            "Mia",
+            "William",
+            "Grace",
+            "Ethan",
+            "Chloe",
+            "Lucas",
+            "Ella",
+            "Zoë",
+        ],
+        [
+            "Smith",
+            "Johnson",
+            "Williams",
+            "Brown",
+            "Jones",
+            "Taylor",
+            "Davies",
+            "Wilson",
+            "Clarke",
+            "Walker",
+            "Wright",
+            "Robinson",
+            "Thompson",
+            "Evans",
+            "Hughes",
+            "Green",
+            "Hall",
+            "Lewis",
+        ],
     ),
     "ie": (
-        ["Siobhán", "Seán", "Aoife", "Niamh", "Ciarán", "Oisín", "Róisín", "Conor", "Saoirse", "Éabha"],
-        ["O'Brien", "Murphy", "Kelly", "O'Sullivan", "Walsh", "O'Connor", "Byrne", "Ó Briain", "Ryan"],
+        [
+            "Siobhán",
+            "Seán",
+            "Aoife",
+            "Niamh",
+            "Ciarán",
+            "Oisín",
+            "Róisín",
+            "Conor",
+            "Saoirse",
+            "Éabha",
+        ],
+        [
+            "O'Brien",
+            "Murphy",
+            "Kelly",
+            "O'Sullivan",
+            "Walsh",
+            "O'Connor",
+            "Byrne",
+            "Ó Briain",
+            "Ryan",
+        ],
     ),
     "de": (
-        ["Jürgen", "Lena", "Lukas", "Sophie", "Max", "Anna", "Jörg", "Björn", "Maximilian", "Katrin",
-         "Günther", "Hannah", "Felix", "Jonas", "Mia", "Käthe", "Leonie", "Paul"],
-        ["Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker",
-         "Schäfer", "Groß", "Köhler", "Hoffmann", "Krüger", "Wolf", "Schröder", "Neumann"],
+        [
+            "Jürgen",
+            "Lena",
+            "Lukas",
+            "Sophie",
+            "Max",
+            "Anna",
+            "Jörg",
+            "Björn",
+            "Maximilian",
+            "Katrin",
+            "Günther",
+            "Hannah",
+            "Felix",
+            "Jonas",
+            "Mia",
+            "Käthe",
+            "Leonie",
+            "Paul",
+        ],
+        [
+            "Müller",
+            "Schmidt",
+            "Schneider",
+            "Fischer",
+            "Weber",
+            "Meyer",
+            "Wagner",
+            "Becker",
+            "Schäfer",
+            "Groß",
+            "Köhler",
+            "Hoffmann",
+            "Krüger",
+            "Wolf",
+            "Schröder",
+            "Neumann",
+        ],
     ),
     "fr": (
-        ["Françoise", "Élodie", "Jérôme", "Hélène", "Loïc", "Chloé", "Théo", "Amélie", "Léa",
-         "Noël", "Camille", "Hugo", "Inès", "Gaël", "Mathis", "Zoé"],
-        ["Martin", "Bernard", "Dubois", "Lefèvre", "Moreau", "Girard", "Rousseau", "Bonnet",
-         "Lemaître", "Faure", "Fournier", "Mercier", "Dupont", "Laurent", "Peeters", "Janssens"],
+        [
+            "Françoise",
+            "Élodie",
+            "Jérôme",
+            "Hélène",
+            "Loïc",
+            "Chloé",
+            "Théo",
+            "Amélie",
+            "Léa",
+            "Noël",
+            "Camille",
+            "Hugo",
+            "Inès",
+            "Gaël",
+            "Mathis",
+            "Zoé",
+        ],
+        [
+            "Martin",
+            "Bernard",
+            "Dubois",
+            "Lefèvre",
+            "Moreau",
+            "Girard",
+            "Rousseau",
+            "Bonnet",
+            "Lemaître",
+            "Faure",
+            "Fournier",
+            "Mercier",
+            "Dupont",
+            "Laurent",
+            "Peeters",
+            "Janssens",
+        ],
     ),
     "es": (
-        ["José", "María", "Lucía", "Álvaro", "Sofía", "Andrés", "Ramón", "Inés", "Pablo",
-         "Martina", "Javier", "Ximena", "Óscar", "Valentina"],
-        ["García", "Fernández", "López", "Martínez", "Sánchez", "Pérez", "Gómez", "Muñoz",
-         "Jiménez", "Núñez", "Hernández", "Díaz", "Romero", "Álvarez"],
+        [
+            "José",
+            "María",
+            "Lucía",
+            "Álvaro",
+            "Sofía",
+            "Andrés",
+            "Ramón",
+            "Inés",
+            "Pablo",
+            "Martina",
+            "Javier",
+            "Ximena",
+            "Óscar",
+            "Valentina",
+        ],
+        [
+            "García",
+            "Fernández",
+            "López",
+            "Martínez",
+            "Sánchez",
+            "Pérez",
+            "Gómez",
+            "Muñoz",
+            "Jiménez",
+            "Núñez",
+            "Hernández",
+            "Díaz",
+            "Romero",
+            "Álvarez",
+        ],
     ),
     "it": (
-        ["Giulia", "Lorenzo", "Matteo", "Chiara", "Niccolò", "Francesca", "Alessandro", "Sofia",
-         "Andrea", "Martina", "Gabriele", "Aurora"],
-        ["Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo", "Ricci",
-         "De Luca", "Marino", "Greco", "Bruno", "Fontana"],
+        [
+            "Giulia",
+            "Lorenzo",
+            "Matteo",
+            "Chiara",
+            "Niccolò",
+            "Francesca",
+            "Alessandro",
+            "Sofia",
+            "Andrea",
+            "Martina",
+            "Gabriele",
+            "Aurora",
+        ],
+        [
+            "Rossi",
+            "Russo",
+            "Ferrari",
+            "Esposito",
+            "Bianchi",
+            "Romano",
+            "Colombo",
+            "Ricci",
+            "De Luca",
+            "Marino",
+            "Greco",
+            "Bruno",
+            "Fontana",
+        ],
     ),
     "nl": (
         ["Daan", "Sanne", "Sem", "Fleur", "Lotte", "Bram", "Thijs", "Femke", "Jesse", "Noor"],
-        ["de Jong", "Jansen", "de Vries", "van den Berg", "Bakker", "Visser", "van Dijk", "Smit",
-         "Mulder", "de Boer"],
+        [
+            "de Jong",
+            "Jansen",
+            "de Vries",
+            "van den Berg",
+            "Bakker",
+            "Visser",
+            "van Dijk",
+            "Smit",
+            "Mulder",
+            "de Boer",
+        ],
     ),
     "pl": (
-        ["Łukasz", "Małgorzata", "Paweł", "Zofia", "Wojciech", "Agnieszka", "Michał", "Katarzyna",
-         "Jakub", "Zuzanna"],
-        ["Nowak", "Kowalski", "Wiśniewski", "Wójcik", "Kamińska", "Lewandowski", "Zieliński",
-         "Szymańska", "Woźniak", "Dąbrowski"],
+        [
+            "Łukasz",
+            "Małgorzata",
+            "Paweł",
+            "Zofia",
+            "Wojciech",
+            "Agnieszka",
+            "Michał",
+            "Katarzyna",
+            "Jakub",
+            "Zuzanna",
+        ],
+        [
+            "Nowak",
+            "Kowalski",
+            "Wiśniewski",
+            "Wójcik",
+            "Kamińska",
+            "Lewandowski",
+            "Zieliński",
+            "Szymańska",
+            "Woźniak",
+            "Dąbrowski",
+        ],
     ),
     "nordic": (
-        ["Søren", "Åsa", "Björn", "Linnéa", "Mikael", "Freja", "Jørgen", "Ingrid", "Astrid",
-         "Magnus", "Sigrid", "Håkon"],
-        ["Andersson", "Johansson", "Nielsen", "Jensen", "Hansen", "Lindström", "Sørensen",
-         "Ødegaard", "Karlsson", "Olsen", "Berg", "Åberg"],
+        [
+            "Søren",
+            "Åsa",
+            "Björn",
+            "Linnéa",
+            "Mikael",
+            "Freja",
+            "Jørgen",
+            "Ingrid",
+            "Astrid",
+            "Magnus",
+            "Sigrid",
+            "Håkon",
+        ],
+        [
+            "Andersson",
+            "Johansson",
+            "Nielsen",
+            "Jensen",
+            "Hansen",
+            "Lindström",
+            "Sørensen",
+            "Ødegaard",
+            "Karlsson",
+            "Olsen",
+            "Berg",
+            "Åberg",
+        ],
     ),
     "pt": (
         ["João", "Ana", "Gonçalo", "Beatriz", "Tiago", "Inês", "Lucas", "Mariana", "Luís", "Júlia"],
-        ["Silva", "Santos", "Ferreira", "Pereira", "Gonçalves", "Araújo", "Conceição", "Costa",
-         "Rodrigues", "Magalhães"],
+        [
+            "Silva",
+            "Santos",
+            "Ferreira",
+            "Pereira",
+            "Gonçalves",
+            "Araújo",
+            "Conceição",
+            "Costa",
+            "Rodrigues",
+            "Magalhães",
+        ],
     ),
 }
 
-_GLOBAL_DOMAINS = ["gmail.com", "outlook.com", "hotmail.com", "yahoo.com", "icloud.com", "proton.me"]
+_GLOBAL_DOMAINS = [
+    "gmail.com",
+    "outlook.com",
+    "hotmail.com",
+    "yahoo.com",
+    "icloud.com",
+    "proton.me",
+]
 _GLOBAL_DOMAIN_P = np.array([40, 12, 10, 10, 8, 3], dtype=float)
 _GLOBAL_DOMAIN_P /= _GLOBAL_DOMAIN_P.sum()
 _LOCAL_DOMAINS = {
-    "US": ["comcast.net", "aol.com"], "GB": ["btinternet.com", "sky.com"],
-    "DE": ["gmx.de", "web.de", "t-online.de"], "AT": ["gmx.at"], "CH": ["bluewin.ch"],
-    "FR": ["orange.fr", "free.fr", "laposte.net"], "BE": ["skynet.be"], "ES": ["telefonica.net"],
-    "MX": ["prodigy.net.mx"], "IT": ["libero.it", "virgilio.it"], "NL": ["ziggo.nl", "kpnmail.nl"],
-    "PL": ["wp.pl", "onet.pl", "interia.pl"], "SE": ["telia.com"], "DK": ["mail.dk"],
-    "NO": ["online.no"], "PT": ["sapo.pt"], "BR": ["uol.com.br", "bol.com.br"],
-    "CA": ["rogers.com", "shaw.ca"], "AU": ["bigpond.com"], "IE": ["eircom.net"],
+    "US": ["comcast.net", "aol.com"],
+    "GB": ["btinternet.com", "sky.com"],
+    "DE": ["gmx.de", "web.de", "t-online.de"],
+    "AT": ["gmx.at"],
+    "CH": ["bluewin.ch"],
+    "FR": ["orange.fr", "free.fr", "laposte.net"],
+    "BE": ["skynet.be"],
+    "ES": ["telefonica.net"],
+    "MX": ["prodigy.net.mx"],
+    "IT": ["libero.it", "virgilio.it"],
+    "NL": ["ziggo.nl", "kpnmail.nl"],
+    "PL": ["wp.pl", "onet.pl", "interia.pl"],
+    "SE": ["telia.com"],
+    "DK": ["mail.dk"],
+    "NO": ["online.no"],
+    "PT": ["sapo.pt"],
+    "BR": ["uol.com.br", "bol.com.br"],
+    "CA": ["rogers.com", "shaw.ca"],
+    "AU": ["bigpond.com"],
+    "IE": ["eircom.net"],
 }
 _TRANSLIT = str.maketrans(
-    {"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "æ": "ae", "Æ": "Ae", "ß": "ss", "đ": "d", "ð": "d",
-     "þ": "th", "œ": "oe"}
+    {
+        "ł": "l",
+        "Ł": "L",
+        "ø": "o",
+        "Ø": "O",
+        "æ": "ae",
+        "Æ": "Ae",
+        "ß": "ss",
+        "đ": "d",
+        "ð": "d",
+        "þ": "th",
+        "œ": "oe",
+    }
 )
 
 # category -> (code, median price, adjectives, nouns, variants)
 _CATEGORIES = {
-    "Home & Kitchen": ("HOM", 25.0,
-                       ["Ceramic", "Stoneware", "Bamboo", "Cast-Iron", "Enamel", "Glass"],
-                       ["Mug", "Chef's Knife", "Cutting Board", "Teapot", "Frying Pan", "Salad Bowl"],
-                       ["350 ml", "set of 2", "set of 4", "Ø 28 cm", "matte black", "white"]),
-    "Electronics": ("ELE", 45.0,
-                    ["Compact", "Pro", "Mini", "Fast", "Noise-Cancelling"],
-                    ["Wireless Earbuds", "USB-C Charger", "Bluetooth Speaker", "Power Bank", "Smart Plug",
-                     "HDMI Cable"],
-                    ["65 W", "10,000 mAh", "2 m", "black", "white"]),
-    "Apparel": ("APP", 35.0,
-                ["Organic Cotton", "Merino", "Slim-Fit", "Recycled", "Classic"],
-                ["T-Shirt", "Hoodie", "Socks", "Rain Jacket", "Chinos", "Beanie"],
-                ["Navy, M", "Black, L", "Grey, S", "Olive, XL", "one size"]),
-    "Books": ("BOO", 18.0,
-              ["Illustrated", "Pocket", "Hardcover", "Paperback"],
-              ["Cookbook", "Notebook", "Travel Guide", "Novel", "Atlas"],
-              ["2nd edition", "English", "Deutsch", "Français"]),
-    "Toys": ("TOY", 22.0,
-             ["Wooden", "Classic", "Deluxe", "Junior"],
-             ["Puzzle", "Building Blocks", "Plush Bear", "Board Game", "Kite"],
-             ["500 pieces", "1,000 pieces", "ages 3+", "ages 8+"]),
-    "Beauty": ("BEA", 15.0,
-               ["Organic", "Fragrance-Free", "Hydrating", "Natural"],
-               ["Face Cream", "Shampoo", "Lip Balm", "Hand Soap", "Sunscreen SPF 50"],
-               ["50 ml", "250 ml", "travel size", "pack of 3"]),
-    "Sports & Outdoors": ("SPO", 40.0,
-                          ["Lightweight", "Insulated", "Non-Slip", "Ultralight"],
-                          ["Yoga Mat", "Water Bottle", "Running Belt", "Tent", "Headlamp"],
-                          ["750 ml", "2-person", "6 mm", "blue"]),
-    "Garden": ("GAR", 20.0,
-               ["Galvanised", "Terracotta", "Heavy-Duty", "Herb"],
-               ["Watering Can", "Pruning Shears", "Seed Kit", "Planter", "Garden Gloves"],
-               ["5 l", "Ø 30 cm", "size 8", "set of 3"]),
-    "Office": ("OFF", 25.0,
-               ["LED", "Ergonomic", "Brass", "Adjustable"],
-               ["Desk Lamp", "Fountain Pen", "Stapler", "Monitor Stand", "Sticky Notes"],
-               ["black", "A5", "pack of 12", "walnut"]),
-    "Pet Supplies": ("PET", 28.0,
-                     ["Reflective", "Orthopedic", "Stainless", "Durable"],
-                     ["Dog Leash", "Cat Tree", "Pet Bed", "Chew Toy", "Food Bowl"],
-                     ["medium", "large", "1.5 m", "grey"]),
+    "Home & Kitchen": (
+        "HOM",
+        25.0,
+        ["Ceramic", "Stoneware", "Bamboo", "Cast-Iron", "Enamel", "Glass"],
+        ["Mug", "Chef's Knife", "Cutting Board", "Teapot", "Frying Pan", "Salad Bowl"],
+        ["350 ml", "set of 2", "set of 4", "Ø 28 cm", "matte black", "white"],
+    ),
+    "Electronics": (
+        "ELE",
+        45.0,
+        ["Compact", "Pro", "Mini", "Fast", "Noise-Cancelling"],
+        [
+            "Wireless Earbuds",
+            "USB-C Charger",
+            "Bluetooth Speaker",
+            "Power Bank",
+            "Smart Plug",
+            "HDMI Cable",
+        ],
+        ["65 W", "10,000 mAh", "2 m", "black", "white"],
+    ),
+    "Apparel": (
+        "APP",
+        35.0,
+        ["Organic Cotton", "Merino", "Slim-Fit", "Recycled", "Classic"],
+        ["T-Shirt", "Hoodie", "Socks", "Rain Jacket", "Chinos", "Beanie"],
+        ["Navy, M", "Black, L", "Grey, S", "Olive, XL", "one size"],
+    ),
+    "Books": (
+        "BOO",
+        18.0,
+        ["Illustrated", "Pocket", "Hardcover", "Paperback"],
+        ["Cookbook", "Notebook", "Travel Guide", "Novel", "Atlas"],
+        ["2nd edition", "English", "Deutsch", "Français"],
+    ),
+    "Toys": (
+        "TOY",
+        22.0,
+        ["Wooden", "Classic", "Deluxe", "Junior"],
+        ["Puzzle", "Building Blocks", "Plush Bear", "Board Game", "Kite"],
+        ["500 pieces", "1,000 pieces", "ages 3+", "ages 8+"],
+    ),
+    "Beauty": (
+        "BEA",
+        15.0,
+        ["Organic", "Fragrance-Free", "Hydrating", "Natural"],
+        ["Face Cream", "Shampoo", "Lip Balm", "Hand Soap", "Sunscreen SPF 50"],
+        ["50 ml", "250 ml", "travel size", "pack of 3"],
+    ),
+    "Sports & Outdoors": (
+        "SPO",
+        40.0,
+        ["Lightweight", "Insulated", "Non-Slip", "Ultralight"],
+        ["Yoga Mat", "Water Bottle", "Running Belt", "Tent", "Headlamp"],
+        ["750 ml", "2-person", "6 mm", "blue"],
+    ),
+    "Garden": (
+        "GAR",
+        20.0,
+        ["Galvanised", "Terracotta", "Heavy-Duty", "Herb"],
+        ["Watering Can", "Pruning Shears", "Seed Kit", "Planter", "Garden Gloves"],
+        ["5 l", "Ø 30 cm", "size 8", "set of 3"],
+    ),
+    "Office": (
+        "OFF",
+        25.0,
+        ["LED", "Ergonomic", "Brass", "Adjustable"],
+        ["Desk Lamp", "Fountain Pen", "Stapler", "Monitor Stand", "Sticky Notes"],
+        ["black", "A5", "pack of 12", "walnut"],
+    ),
+    "Pet Supplies": (
+        "PET",
+        28.0,
+        ["Reflective", "Orthopedic", "Stainless", "Durable"],
+        ["Dog Leash", "Cat Tree", "Pet Bed", "Chew Toy", "Food Bowl"],
+        ["medium", "large", "1.5 m", "grey"],
+    ),
 }
 _CATEGORY_NAMES = list(_CATEGORIES)
 # The first products of every catalog: names that need csv quoting (quotes, a line break).
@@ -360,28 +709,55 @@ _FORCED_PRODUCTS = [
 _STATE_FILE = "state.json"
 _STATE_VERSION = 1
 _STATE_SCHEMAS = {
-    "customers": pa.schema([
-        ("customer_id", pa.int64()), ("email", pa.string()), ("full_name", pa.string()),
-        ("country", pa.string()), ("created_at", pa.int64()), ("updated_at", pa.int64()),
-        ("n_orders", pa.int64()), ("propensity", pa.float64()),
-    ]),
-    "products": pa.schema([
-        ("product_id", pa.int64()), ("sku", pa.string()), ("name", pa.string()),
-        ("category", pa.string()), ("price", pa.int64()), ("active", pa.bool_()),
-        ("updated_at", pa.int64()), ("popularity", pa.float64()),
-    ]),
+    "customers": pa.schema(
+        [
+            ("customer_id", pa.int64()),
+            ("email", pa.string()),
+            ("full_name", pa.string()),
+            ("country", pa.string()),
+            ("created_at", pa.int64()),
+            ("updated_at", pa.int64()),
+            ("n_orders", pa.int64()),
+            ("propensity", pa.float64()),
+        ]
+    ),
+    "products": pa.schema(
+        [
+            ("product_id", pa.int64()),
+            ("sku", pa.string()),
+            ("name", pa.string()),
+            ("category", pa.string()),
+            ("price", pa.int64()),
+            ("active", pa.bool_()),
+            ("updated_at", pa.int64()),
+            ("popularity", pa.float64()),
+        ]
+    ),
     # open orders only: not yet terminal, or delivered with a refund still to come
-    "orders": pa.schema([
-        ("order_id", pa.int64()), ("customer_id", pa.int64()), ("status", pa.int8()),
-        ("order_ts", pa.int64()), ("updated_at", pa.int64()), ("next_at", pa.int64()),
-        ("next_status", pa.int8()), ("n_lines", pa.int32()),
-    ]),
+    "orders": pa.schema(
+        [
+            ("order_id", pa.int64()),
+            ("customer_id", pa.int64()),
+            ("status", pa.int8()),
+            ("order_ts", pa.int64()),
+            ("updated_at", pa.int64()),
+            ("next_at", pa.int64()),
+            ("next_status", pa.int8()),
+            ("n_lines", pa.int32()),
+        ]
+    ),
     # the live lines of orders still `placed` (the only ones that change)
-    "items": pa.schema([
-        ("order_id", pa.int64()), ("line_no", pa.int32()), ("product_id", pa.int64()),
-        ("quantity", pa.int32()), ("price", pa.int64()), ("discount", pa.int64()),
-        ("updated_at", pa.int64()),
-    ]),
+    "items": pa.schema(
+        [
+            ("order_id", pa.int64()),
+            ("line_no", pa.int32()),
+            ("product_id", pa.int64()),
+            ("quantity", pa.int32()),
+            ("price", pa.int64()),
+            ("discount", pa.int64()),
+            ("updated_at", pa.int64()),
+        ]
+    ),
 }
 
 
@@ -430,8 +806,10 @@ class SimulationSummary:
             f"{self.seconds:.1f}s" + (" (with the full load)" if self.full_load else "")
         ]
         if self.landed_from:
-            lines.append(f"  landed {self.landed_from:%Y-%m-%d %H:%M:%S} .. "
-                         f"{self.landed_to:%Y-%m-%d %H:%M:%S} UTC, {self.pace}")
+            lines.append(
+                f"  landed {self.landed_from:%Y-%m-%d %H:%M:%S} .. "
+                f"{self.landed_to:%Y-%m-%d %H:%M:%S} UTC, {self.pace}"
+            )
         for t, ops in self.rows.items():
             lines.append(f"  {t:<12} " + "  ".join(f"{k}={v:,}" for k, v in ops.items()))
         if any(self.dirty_rows.values()):
@@ -446,13 +824,22 @@ class _Changes:
     def __init__(self) -> None:
         self.parts: dict[str, list[dict[str, np.ndarray]]] = {t: [] for t in TABLES}
 
-    def add(self, table: str, op: str, ts: np.ndarray, cols: dict[str, np.ndarray],
-            key_only: np.ndarray | None = None) -> None:
+    def add(
+        self,
+        table: str,
+        op: str,
+        ts: np.ndarray,
+        cols: dict[str, np.ndarray],
+        key_only: np.ndarray | None = None,
+    ) -> None:
         n = len(ts)
         if n == 0:
             return
-        part = {"Op": np.full(n, op, dtype=object), "_ts": np.asarray(ts, dtype=np.int64),
-                "_key_only": np.zeros(n, bool) if key_only is None else np.asarray(key_only, bool)}
+        part = {
+            "Op": np.full(n, op, dtype=object),
+            "_ts": np.asarray(ts, dtype=np.int64),
+            "_key_only": np.zeros(n, bool) if key_only is None else np.asarray(key_only, bool),
+        }
         for name, _ in TABLES[table]:
             part[name] = np.asarray(cols[name])
         self.parts[table].append(part)
@@ -471,6 +858,7 @@ class _Changes:
 # --------------------------------------------------------------------------------------------
 # Arrow and file formats.
 
+
 def _decimal_array(cents: np.ndarray, mask: np.ndarray | None) -> pa.Array:
     v = np.asarray(cents, dtype=np.int64)
     data = np.empty((len(v), 2), dtype=np.int64)  # 128-bit little-endian two's complement
@@ -479,7 +867,9 @@ def _decimal_array(cents: np.ndarray, mask: np.ndarray | None) -> pa.Array:
     validity = None
     if mask is not None and mask.any():
         validity = pa.array(~mask).buffers()[1]
-    return pa.Array.from_buffers(pa.decimal128(10, 2), len(v), [validity, pa.py_buffer(data.tobytes())])
+    return pa.Array.from_buffers(
+        pa.decimal128(10, 2), len(v), [validity, pa.py_buffer(data.tobytes())]
+    )
 
 
 def _column(values: np.ndarray, typ: str, mask: np.ndarray | None) -> pa.Array:
@@ -533,7 +923,9 @@ def _csv_bytes(tbl: pa.Table) -> bytes:
         if pa.types.is_timestamp(t):
             s = pc.strftime(col, format="%Y-%m-%d %H:%M:%S")  # us unit: seconds carry .ffffff
         elif pa.types.is_string(t):
-            needs = pc.or_(pc.match_substring_regex(col, r'[",\r\n]'), pc.equal(pc.utf8_length(col), 0))
+            needs = pc.or_(
+                pc.match_substring_regex(col, r'[",\r\n]'), pc.equal(pc.utf8_length(col), 0)
+            )
             quoted = pc.binary_join_element_wise('"', pc.replace_substring(col, '"', '""'), '"', "")
             s = pc.if_else(needs, quoted, col)
         else:
@@ -547,8 +939,16 @@ def _parquet_bytes(tbl: pa.Table) -> bytes:
     buf = io.BytesIO()
     # Fixed options: the same table always gives the same bytes. No Arrow schema blob, as a
     # non-Arrow writer (DMS) leaves none; the parquet logical types carry everything.
-    pq.write_table(tbl, buf, compression="snappy", version="2.6", use_dictionary=True,
-                   write_statistics=True, store_schema=False, row_group_size=1 << 20)
+    pq.write_table(
+        tbl,
+        buf,
+        compression="snappy",
+        version="2.6",
+        use_dictionary=True,
+        write_statistics=True,
+        store_schema=False,
+        row_group_size=1 << 20,
+    )
     return buf.getvalue()
 
 
@@ -603,6 +1003,7 @@ class _Writer:
 # --------------------------------------------------------------------------------------------
 # The model.
 
+
 def _ascii(s: str) -> str:
     s = unicodedata.normalize("NFKD", s.translate(_TRANSLIT)).encode("ascii", "ignore").decode()
     return "".join(ch for ch in s.lower() if ch.isalnum())
@@ -642,11 +1043,17 @@ class _Shop:
 
     def rate(self, name: str, day: dt.date) -> float:
         age = (day - self.start_day).days if self.start_day else 0
-        return _RATES[name] * self.scale * _WEEKDAY[day.weekday()] * (1 + _GROWTH_PER_DAY * max(age, 0))
+        return (
+            _RATES[name]
+            * self.scale
+            * _WEEKDAY[day.weekday()]
+            * (1 + _GROWTH_PER_DAY * max(age, 0))
+        )
 
     # ---- people ---------------------------------------------------------------------------
-    def _emails(self, rng: np.random.Generator, firsts: list[str], lasts: list[str],
-                countries: np.ndarray) -> list[str]:
+    def _emails(
+        self, rng: np.random.Generator, firsts: list[str], lasts: list[str], countries: np.ndarray
+    ) -> list[str]:
         n = len(firsts)
         pattern = rng.integers(0, 8, n)
         num = rng.integers(1, 100, n)
@@ -659,8 +1066,14 @@ class _Shop:
             f, last = _ascii(firsts[i]) or "user", _ascii(lasts[i]) or "mail"
             p = pattern[i]
             local = (
-                f"{f}.{last}", f"{f}{last}", f"{f[0]}{last}", f"{f}.{last}{num[i]}",
-                f"{f}_{last}", f"{last}.{f}", f"{f}{year[i]}", f"{f[0]}.{last}",
+                f"{f}.{last}",
+                f"{f}{last}",
+                f"{f[0]}{last}",
+                f"{f}.{last}{num[i]}",
+                f"{f}_{last}",
+                f"{last}.{f}",
+                f"{f}{year[i]}",
+                f"{f[0]}.{last}",
             )[p]
             doms = _LOCAL_DOMAINS.get(countries[i])
             dom = doms[ldom[i] % len(doms)] if (doms and local_dom[i]) else _GLOBAL_DOMAINS[gdom[i]]
@@ -671,7 +1084,9 @@ class _Shop:
             out.append(email)
         return out
 
-    def _people(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _people(
+        self, rng: np.random.Generator, n: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         countries = rng.choice(_COUNTRY_CODES, size=n, p=_COUNTRY_P)
         fi, li = rng.integers(0, 1 << 30, n), rng.integers(0, 1 << 30, n)
         firsts, lasts = [], []
@@ -683,7 +1098,9 @@ class _Shop:
         emails = np.array(self._emails(rng, firsts, lasts, countries), dtype=object)
         return names, emails, countries.astype(object)
 
-    def _dirty_people(self, rng: np.random.Generator, emails: np.ndarray, countries: np.ndarray) -> None:
+    def _dirty_people(
+        self, rng: np.random.Generator, emails: np.ndarray, countries: np.ndarray
+    ) -> None:
         """In place: malformed e-mails and country codes in a small share of customer rows."""
         n = len(emails)
         if not self.dirty or n == 0:
@@ -741,41 +1158,65 @@ class _Shop:
             for i, (cat, name, cents) in enumerate(_FORCED_PRODUCTS[:n]):
                 cats[i], names[i], prices[i] = cat, name, cents
         skus = [f"{_CATEGORIES[c][0]}-{pid:06d}" for c, pid in zip(cats, ids)]
-        return pd.DataFrame({
-            "product_id": ids, "sku": np.array(skus, dtype=object), "name": np.array(names, dtype=object),
-            "category": np.array(cats, dtype=object), "price": prices.astype(np.int64),
-            "active": np.ones(n, bool), "updated_at": np.zeros(n, np.int64),
-            "popularity": rng.lognormal(0.0, 1.0, n),
-        })
+        return pd.DataFrame(
+            {
+                "product_id": ids,
+                "sku": np.array(skus, dtype=object),
+                "name": np.array(names, dtype=object),
+                "category": np.array(cats, dtype=object),
+                "price": prices.astype(np.int64),
+                "active": np.ones(n, bool),
+                "updated_at": np.zeros(n, np.int64),
+                "popularity": rng.lognormal(0.0, 1.0, n),
+            }
+        )
 
     @staticmethod
     def _product_cols(P: pd.DataFrame) -> dict[str, np.ndarray]:
-        return {"product_id": P["product_id"].to_numpy(), "sku": P["sku"].to_numpy(object),
-                "name": P["name"].to_numpy(object), "category": P["category"].to_numpy(object),
-                "unit_price": P["price"].to_numpy(), "active": P["active"].to_numpy(),
-                "updated_at": P["updated_at"].to_numpy()}
+        return {
+            "product_id": P["product_id"].to_numpy(),
+            "sku": P["sku"].to_numpy(object),
+            "name": P["name"].to_numpy(object),
+            "category": P["category"].to_numpy(object),
+            "unit_price": P["price"].to_numpy(),
+            "active": P["active"].to_numpy(),
+            "updated_at": P["updated_at"].to_numpy(),
+        }
 
     @staticmethod
     def _customer_cols(C: pd.DataFrame) -> dict[str, np.ndarray]:
-        return {k: C[k].to_numpy(object if C[k].dtype == object else None)
-                for k in ("customer_id", "email", "full_name", "country", "created_at", "updated_at")}
+        return {
+            k: C[k].to_numpy(object if C[k].dtype == object else None)
+            for k in ("customer_id", "email", "full_name", "country", "created_at", "updated_at")
+        }
 
     @staticmethod
     def _order_cols(O: pd.DataFrame) -> dict[str, np.ndarray]:
-        return {"order_id": O["order_id"].to_numpy(), "customer_id": O["customer_id"].to_numpy(),
-                "status": np.array(STATUSES, dtype=object)[O["status"].to_numpy().astype(int)],
-                "order_ts": O["order_ts"].to_numpy(), "updated_at": O["updated_at"].to_numpy()}
+        return {
+            "order_id": O["order_id"].to_numpy(),
+            "customer_id": O["customer_id"].to_numpy(),
+            "status": np.array(STATUSES, dtype=object)[O["status"].to_numpy().astype(int)],
+            "order_ts": O["order_ts"].to_numpy(),
+            "updated_at": O["updated_at"].to_numpy(),
+        }
 
     @staticmethod
     def _item_cols(I: pd.DataFrame) -> dict[str, np.ndarray]:
-        return {"order_id": I["order_id"].to_numpy(), "line_no": I["line_no"].to_numpy(),
-                "product_id": I["product_id"].to_numpy(), "quantity": I["quantity"].to_numpy(),
-                "unit_price": I["price"].to_numpy(), "discount": I["discount"].to_numpy(),
-                "updated_at": I["updated_at"].to_numpy()}
+        return {
+            "order_id": I["order_id"].to_numpy(),
+            "line_no": I["line_no"].to_numpy(),
+            "product_id": I["product_id"].to_numpy(),
+            "quantity": I["quantity"].to_numpy(),
+            "unit_price": I["price"].to_numpy(),
+            "discount": I["discount"].to_numpy(),
+            "updated_at": I["updated_at"].to_numpy(),
+        }
 
     # ---- orders ---------------------------------------------------------------------------
     @staticmethod
-    def _schedule(rng: np.random.Generator, status: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _schedule(
+        rng: np.random.Generator, status: np.ndarray, t: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """When each order moves next, and where to (TERMINAL: never)."""
         n = len(status)
         u = rng.random(n)
@@ -801,8 +1242,15 @@ class _Shop:
         at[nxt == TERMINAL] = _NEVER
         return at, nxt
 
-    def _lines(self, rng: np.random.Generator, order_ids: np.ndarray, first_line: np.ndarray,
-               t: np.ndarray, n_lines: np.ndarray, avail: dict[str, np.ndarray]) -> pd.DataFrame:
+    def _lines(
+        self,
+        rng: np.random.Generator,
+        order_ids: np.ndarray,
+        first_line: np.ndarray,
+        t: np.ndarray,
+        n_lines: np.ndarray,
+        avail: dict[str, np.ndarray],
+    ) -> pd.DataFrame:
         """Order lines: products by popularity, the price of the moment, some discounted."""
         total = int(n_lines.sum())
         starts = np.repeat(np.cumsum(n_lines) - n_lines, n_lines)
@@ -810,7 +1258,9 @@ class _Shop:
         line = (np.arange(total) - starts + np.repeat(first_line, n_lines)).astype(np.int32)
         ts = np.repeat(t, n_lines)
         pi = rng.choice(len(avail["product_id"]), size=total, p=avail["p"])
-        price = np.where(ts >= avail["repriced_at"][pi], avail["new_price"][pi], avail["old_price"][pi])
+        price = np.where(
+            ts >= avail["repriced_at"][pi], avail["new_price"][pi], avail["old_price"][pi]
+        )
         qty = np.minimum(rng.geometric(0.55, total), 12).astype(np.int32)
         pct = rng.choice(np.array([5, 10, 15, 20, 25]), size=total)
         has_disc = rng.random(total) < 0.2
@@ -820,9 +1270,17 @@ class _Shop:
             qty[neg] = -rng.integers(1, 4, int(neg.sum())).astype(np.int32)
             disc[neg] = 0
             self.dirty_counts["negative_quantity"] += int(neg.sum())
-        return pd.DataFrame({"order_id": oid, "line_no": line, "product_id": avail["product_id"][pi],
-                             "quantity": qty, "price": price.astype(np.int64),
-                             "discount": disc.astype(np.int64), "updated_at": ts})
+        return pd.DataFrame(
+            {
+                "order_id": oid,
+                "line_no": line,
+                "product_id": avail["product_id"][pi],
+                "quantity": qty,
+                "price": price.astype(np.int64),
+                "discount": disc.astype(np.int64),
+                "updated_at": ts,
+            }
+        )
 
     # ---- one day ----------------------------------------------------------------------------
     def day(self, day: dt.date, ch: _Changes, stream: int = 0) -> dict[str, int]:
@@ -856,9 +1314,13 @@ class _Shop:
             ch.add("products", "U", t, self._product_cols(P.iloc[ret]))
         orderable = np.setdiff1d(rest, ret)
         pop = P["popularity"].to_numpy()[orderable]
-        avail = {"product_id": P["product_id"].to_numpy()[orderable], "p": pop / pop.sum(),
-                 "old_price": old_price[orderable], "new_price": P["price"].to_numpy()[orderable],
-                 "repriced_at": repriced_at[orderable]}
+        avail = {
+            "product_id": P["product_id"].to_numpy()[orderable],
+            "p": pop / pop.sum(),
+            "old_price": old_price[orderable],
+            "new_price": P["price"].to_numpy()[orderable],
+            "repriced_at": repriced_at[orderable],
+        }
         n_new = rng.poisson(self.rate("new_products", day))
         if n_new:
             newp = self._new_products(rng, n_new, forced=False)
@@ -913,10 +1375,18 @@ class _Shop:
             self._dirty_people(rng, emails, countries)
             ids = self.next_ids["customer"] + np.arange(n_sign, dtype=np.int64)
             self.next_ids["customer"] += n_sign
-            newc = pd.DataFrame({"customer_id": ids, "email": emails, "full_name": names,
-                                 "country": countries, "created_at": t, "updated_at": t,
-                                 "n_orders": np.zeros(n_sign, np.int64),
-                                 "propensity": rng.lognormal(0.0, 1.0, n_sign)})
+            newc = pd.DataFrame(
+                {
+                    "customer_id": ids,
+                    "email": emails,
+                    "full_name": names,
+                    "country": countries,
+                    "created_at": t,
+                    "updated_at": t,
+                    "n_orders": np.zeros(n_sign, np.int64),
+                    "propensity": rng.lognormal(0.0, 1.0, n_sign),
+                }
+            )
             ch.add("customers", "I", t, self._customer_cols(newc))
             C = _append(C, newc)
         self.C = C
@@ -941,9 +1411,18 @@ class _Shop:
             n_lines = rng.choice(np.arange(1, 6), size=n_ord, p=[0.42, 0.26, 0.16, 0.10, 0.06])
             status = np.full(n_ord, PLACED, np.int8)
             next_at, next_status = self._schedule(rng, status, t)
-            neworders = pd.DataFrame({"order_id": ids, "customer_id": cust, "status": status,
-                                      "order_ts": t, "updated_at": t, "next_at": next_at,
-                                      "next_status": next_status, "n_lines": n_lines.astype(np.int32)})
+            neworders = pd.DataFrame(
+                {
+                    "order_id": ids,
+                    "customer_id": cust,
+                    "status": status,
+                    "order_ts": t,
+                    "updated_at": t,
+                    "next_at": next_at,
+                    "next_status": next_status,
+                    "n_lines": n_lines.astype(np.int32),
+                }
+            )
             items = self._lines(rng, ids, np.ones(n_ord, np.int64), t, n_lines, avail)
             ch.add("orders", "I", t, self._order_cols(neworders))
             ch.add("order_items", "I", items["updated_at"].to_numpy(), self._item_cols(items))
@@ -975,12 +1454,20 @@ class _Shop:
                     add.append(j)
             if drop_rows:
                 gone = self.I.iloc[drop_rows]
-                ch.add("order_items", "D", np.array(del_t, np.int64), self._item_cols(gone), np.array(del_k))
+                ch.add(
+                    "order_items",
+                    "D",
+                    np.array(del_t, np.int64),
+                    self._item_cols(gone),
+                    np.array(del_k),
+                )
                 self.I = self.I.drop(index=self.I.index[drop_rows]).reset_index(drop=True)
             if add:
                 add = np.array(add)
                 first = O["n_lines"].to_numpy()[pick[add]].astype(np.int64) + 1
-                items = self._lines(rng, oids[add], first, t[add], np.ones(len(add), np.int64), avail)
+                items = self._lines(
+                    rng, oids[add], first, t[add], np.ones(len(add), np.int64), avail
+                )
                 O.loc[pick[add], "n_lines"] = first.astype(np.int32)
                 ch.add("order_items", "I", items["updated_at"].to_numpy(), self._item_cols(items))
                 self.I = _append(self.I, items)
@@ -1019,13 +1506,23 @@ class _Shop:
         age = (rng.random(n_c) ** 1.6) * 730 * _DAY  # more recent sign-ups than old ones
         created = np.sort(origin - 60 * _US - age.astype(np.int64))
         edited = rng.random(n_c) < 0.3
-        updated = np.where(edited, created + (rng.random(n_c) * (origin - created)).astype(np.int64), created)
+        updated = np.where(
+            edited, created + (rng.random(n_c) * (origin - created)).astype(np.int64), created
+        )
         names, emails, countries = self._people(rng, n_c)
         self._dirty_people(rng, emails, countries)
-        self.C = pd.DataFrame({"customer_id": np.arange(1, n_c + 1, dtype=np.int64), "email": emails,
-                               "full_name": names, "country": countries, "created_at": created,
-                               "updated_at": updated, "n_orders": np.zeros(n_c, np.int64),
-                               "propensity": rng.lognormal(0.0, 1.0, n_c)})
+        self.C = pd.DataFrame(
+            {
+                "customer_id": np.arange(1, n_c + 1, dtype=np.int64),
+                "email": emails,
+                "full_name": names,
+                "country": countries,
+                "created_at": created,
+                "updated_at": updated,
+                "n_orders": np.zeros(n_c, np.int64),
+                "propensity": rng.lognormal(0.0, 1.0, n_c),
+            }
+        )
         self.next_ids["customer"] = n_c + 1
         ch.add("customers", "I", updated, self._customer_cols(self.C))
 
@@ -1185,6 +1682,7 @@ def _pace(seg: _Segment) -> str:
 # --------------------------------------------------------------------------------------------
 # State on the landing zone.
 
+
 def _state_paths(base: str, source: str) -> tuple[str, str]:
     d = f"{base}/{source}/_simulator"
     return d, f"{d}/{_STATE_FILE}"
@@ -1212,8 +1710,10 @@ def _load_meta(fs: pafs.FileSystem, base: str, source: str) -> dict | None:
     with fs.open_input_stream(state_file) as f:
         meta = json.loads(f.read().decode())
     if meta.get("version") != _STATE_VERSION:
-        raise SimulationError(f"{state_file}: simulator state version {meta.get('version')!r} is "
-                              f"not {_STATE_VERSION}; land into a fresh landing zone")
+        raise SimulationError(
+            f"{state_file}: simulator state version {meta.get('version')!r} is "
+            f"not {_STATE_VERSION}; land into a fresh landing zone"
+        )
     # A state written before the timeline was kept landed every day at real speed.
     start, last = (dt.date.fromisoformat(meta[k]) for k in ("start_day", "last_day"))
     real = [_epoch_us(start), _epoch_us(last + dt.timedelta(days=1))]
@@ -1265,9 +1765,11 @@ class History:
     full_load: bool  # its first rows are LOAD files (else CDC inserts at its first instant)
 
     def describe(self) -> str:
-        return (f"{self.days} simulated day(s) of {self.source} ({self.fmt}, seed {self.seed}, "
-                f"scale {self.scale:g}, {'dirty' if self.dirty else 'clean'}), landed "
-                f"{self.landed_from:%Y-%m-%d %H:%M:%S} .. {self.landed_to:%Y-%m-%d %H:%M:%S} UTC")
+        return (
+            f"{self.days} simulated day(s) of {self.source} ({self.fmt}, seed {self.seed}, "
+            f"scale {self.scale:g}, {'dirty' if self.dirty else 'clean'}), landed "
+            f"{self.landed_from:%Y-%m-%d %H:%M:%S} .. {self.landed_to:%Y-%m-%d %H:%M:%S} UTC"
+        )
 
 
 def history(landing: str, source: str = "shop") -> History | None:
@@ -1279,16 +1781,25 @@ def history(landing: str, source: str = "shop") -> History | None:
     first, last = (dt.date.fromisoformat(meta[k]) for k in ("start_day", "last_day"))
     segments = meta["segments"]
     return History(
-        source=source, days=(last - first).days + 1, first_day=first, last_day=last,
+        source=source,
+        days=(last - first).days + 1,
+        first_day=first,
+        last_day=last,
         landed_from=_datetime_of(segments[0][2] if segments else _epoch_us(first)),
-        landed_to=_datetime_of(meta["landed_to"]), fmt=meta["fmt"], seed=meta["seed"],
-        scale=meta["scale"], dirty=meta["dirty"], dirty_rows=dict(meta["dirty_rows"]),
-        warmup_days=meta["warmup"], full_load=meta["full_load"],
+        landed_to=_datetime_of(meta["landed_to"]),
+        fmt=meta["fmt"],
+        seed=meta["seed"],
+        scale=meta["scale"],
+        dirty=meta["dirty"],
+        dirty_rows=dict(meta["dirty_rows"]),
+        warmup_days=meta["warmup"],
+        full_load=meta["full_load"],
     )
 
 
 # --------------------------------------------------------------------------------------------
 # Landing the files.
+
 
 def _landed(table: str, frame: dict[str, np.ndarray], timeline: _Timeline) -> dict[str, np.ndarray]:
     """The frame with every timestamp (commit time and columns) moved to the landing clock."""
@@ -1298,8 +1809,9 @@ def _landed(table: str, frame: dict[str, np.ndarray], timeline: _Timeline) -> di
     return out
 
 
-def _flushes(seg: _Segment, rng: Callable[[dt.date], np.random.Generator]
-             ) -> tuple[list[int], dict[str, list[int]]]:
+def _flushes(
+    seg: _Segment, rng: Callable[[dt.date], np.random.Generator]
+) -> tuple[list[int], dict[str, list[int]]]:
     """When DMS flushes each table's batch in `seg`, and the time each file is named by.
 
     A file holds the changes committed after the previous flush and before its own. Per landed
@@ -1334,9 +1846,14 @@ def _count_ops(rows: dict[str, int], ops: np.ndarray) -> None:
         rows[op] += int(c)
 
 
-def _write_cdc(writer: _Writer, ch: _Changes, timeline: _Timeline, seg: _Segment,
-               rng: Callable[[dt.date], np.random.Generator],
-               rows: dict[str, dict[str, int]]) -> int:
+def _write_cdc(
+    writer: _Writer,
+    ch: _Changes,
+    timeline: _Timeline,
+    seg: _Segment,
+    rng: Callable[[dt.date], np.random.Generator],
+    rows: dict[str, dict[str, int]],
+) -> int:
     points, names = _flushes(seg, rng)
     written = 0
     for table in TABLES:
@@ -1358,8 +1875,13 @@ def _write_cdc(writer: _Writer, ch: _Changes, timeline: _Timeline, seg: _Segment
     return written
 
 
-def _write_load(writer: _Writer, ch: _Changes, timeline: _Timeline, load_ts: int,
-                rows: dict[str, dict[str, int]]) -> int:
+def _write_load(
+    writer: _Writer,
+    ch: _Changes,
+    timeline: _Timeline,
+    load_ts: int,
+    rows: dict[str, dict[str, int]],
+) -> int:
     written = 0
     for table in TABLES:
         frame = ch.frame(table)
@@ -1380,6 +1902,7 @@ def _write_load(writer: _Writer, ch: _Changes, timeline: _Timeline, load_ts: int
 
 # --------------------------------------------------------------------------------------------
 # One call.
+
 
 @dataclass(frozen=True)
 class _Options:
@@ -1413,14 +1936,21 @@ def _options(state: dict | None, seed, scale, fmt, dirty, schema: str, where: st
             f"fmt={state['fmt']!r}, schema={state['schema']!r} (asked: {fmt!r}, {schema!r})"
         )
     if seed is not None and seed != state["seed"]:
-        raise SimulationError(f"{where} holds the history of seed {state['seed']}, which goes on "
-                              f"with that seed; seed {seed} needs an empty landing zone")
-    return _Options(state["seed"], scale or state["scale"], state["fmt"],
-                    state["dirty"] if dirty is None else dirty)
+        raise SimulationError(
+            f"{where} holds the history of seed {state['seed']}, which goes on "
+            f"with that seed; seed {seed} needs an empty landing zone"
+        )
+    return _Options(
+        state["seed"],
+        scale or state["scale"],
+        state["fmt"],
+        state["dirty"] if dirty is None else dirty,
+    )
 
 
-def _plan(state: dict | None, days: int, start: dt.date | None, clock: _Clock
-          ) -> tuple[dt.date, int, _Segment | None]:
+def _plan(
+    state: dict | None, days: int, start: dt.date | None, clock: _Clock
+) -> tuple[dt.date, int, _Segment | None]:
     """(first simulated day, the full load's landed time, the segment the days fill)."""
     if state is not None:
         first = dt.date.fromisoformat(state["last_day"]) + dt.timedelta(days=1)
@@ -1451,11 +1981,20 @@ def _restore(shop: _Shop, state: dict) -> None:
     shop.used_emails = set(shop.C["email"].tolist())
 
 
-def _day_line(source: str, day: dt.date, stats: dict[str, int], ch: _Changes, n_before: int,
-              timeline: _Timeline, note: str) -> str:
+def _day_line(
+    source: str,
+    day: dt.date,
+    stats: dict[str, int],
+    ch: _Changes,
+    n_before: int,
+    timeline: _Timeline,
+    note: str,
+) -> str:
     n_rows = sum(len(p["_ts"]) for parts in ch.parts.values() for p in parts) - n_before
-    line = (f"{source} {day}: {stats.get('orders', 0)} orders, {stats.get('signups', 0)} sign-ups, "
-            f"{stats.get('status_changes', 0)} status changes; {n_rows} rows")
+    line = (
+        f"{source} {day}: {stats.get('orders', 0)} orders, {stats.get('signups', 0)} sign-ups, "
+        f"{stats.get('status_changes', 0)} status changes; {n_rows} rows"
+    )
     seg = timeline.segments[-1]
     if not seg.identity:
         d0 = _epoch_us(day)
@@ -1476,8 +2015,16 @@ def _as_inserts(initial: _Changes, at: int) -> _Changes:
     return ch
 
 
-def _simulate_days(shop: _Shop, first: dt.date, days: int, timeline: _Timeline, source: str,
-                   progress: Callable[[str], None] | None, ch: _Changes, note: str) -> _Changes:
+def _simulate_days(
+    shop: _Shop,
+    first: dt.date,
+    days: int,
+    timeline: _Timeline,
+    source: str,
+    progress: Callable[[str], None] | None,
+    ch: _Changes,
+    note: str,
+) -> _Changes:
     """Every change of the call's days, in one batch: files are cut on the landing clock."""
     before = 0
     for k in range(days):
@@ -1555,24 +2102,42 @@ def simulate(
         writer.close()
 
     last = first + dt.timedelta(days=days - 1)
-    injected = {k: (state["dirty_rows"].get(k, 0) if state else 0) + v
-                for k, v in shop.dirty_counts.items()}
+    injected = {
+        k: (state["dirty_rows"].get(k, 0) if state else 0) + v for k, v in shop.dirty_counts.items()
+    }
     meta = {
-        "version": _STATE_VERSION, "source": source, "schema": schema, "fmt": opts.fmt,
-        "seed": opts.seed, "scale": opts.scale, "dirty": opts.dirty,
-        "start_day": shop.start_day.isoformat(), "last_day": last.isoformat(),
-        "next_ids": shop.next_ids, "dirty_rows": injected, "warmup": warmup,
+        "version": _STATE_VERSION,
+        "source": source,
+        "schema": schema,
+        "fmt": opts.fmt,
+        "seed": opts.seed,
+        "scale": opts.scale,
+        "dirty": opts.dirty,
+        "start_day": shop.start_day.isoformat(),
+        "last_day": last.isoformat(),
+        "next_ids": shop.next_ids,
+        "dirty_rows": injected,
+        "warmup": warmup,
         "full_load": state["full_load"] if state else full_load,
         "segments": [[s.sim_from, s.sim_to, s.land_from, s.land_to] for s in timeline.segments],
         "landed_to": seg.land_to if seg else load_ts if state is None else state["landed_to"],
     }
     _save_state(fs, base, source, shop, meta)
     return SimulationSummary(
-        source=source, schema=schema, landing=landing, fmt=opts.fmt, days=days,
-        first_day=first if days else None, last_day=last if days else None,
-        full_load=state is None and full_load, files_written=files, rows=rows,
-        dirty_rows=dict(shop.dirty_counts), files=list(writer.files),
+        source=source,
+        schema=schema,
+        landing=landing,
+        fmt=opts.fmt,
+        days=days,
+        first_day=first if days else None,
+        last_day=last if days else None,
+        full_load=state is None and full_load,
+        files_written=files,
+        rows=rows,
+        dirty_rows=dict(shop.dirty_counts),
+        files=list(writer.files),
         seconds=time.monotonic() - started,
         landed_from=_datetime_of(seg.land_from) if seg else None,
-        landed_to=_datetime_of(seg.land_to) if seg else None, pace=_pace(seg) if seg else "",
+        landed_to=_datetime_of(seg.land_to) if seg else None,
+        pace=_pace(seg) if seg else "",
     )
