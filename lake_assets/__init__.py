@@ -1,1 +1,1 @@
-"""lake_assets: CDC files from production databases refined into a medallion lake of Delta tables."""
+"""lake_assets: CDC files of production databases refined into a medallion lake of Delta tables."""

@@ -119,9 +119,9 @@ def parser() -> argparse.ArgumentParser:
         (
             "simulate",
             "land N more days of demo shop CDC files",
-            "Land N more simulated days of the demo source shop as AWS DMS files, going on with the "
-            "landed history (a new one if there is none). The new days fill the time from the "
-            "history's end up to now, however short: no file is ever dated in the future.",
+            "Land N more simulated days of the demo source shop as AWS DMS files, going on with "
+            "the landed history (a new one if there is none). The new days fill the time from "
+            "the history's end up to now, however short: no file is ever dated in the future.",
             1,
             "simulated days to land (any number, any time)",
         ),

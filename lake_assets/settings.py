@@ -84,7 +84,8 @@ class Settings:
         dep = (deployment or os.environ.get("LAKE_DEPLOYMENT") or "local").strip()
         if dep not in DEPLOYMENTS:
             raise SettingsError(
-                f"LAKE_DEPLOYMENT={dep!r} is not a deployment: choose one of {', '.join(DEPLOYMENTS)}"
+                f"LAKE_DEPLOYMENT={dep!r} is not a deployment: "
+                f"choose one of {', '.join(DEPLOYMENTS)}"
             )
         return Settings(lake_root=root, landing=land, sources=src, deployment=dep)
 

@@ -109,9 +109,8 @@ class _Progress:
             if kind == "STEP_SUCCESS":
                 for key in self.steps.get(ev.step_key, []):
                     if key not in done:
-                        self.say(
-                            f"  {'/'.join(key.path):<40} unchanged (nothing to do) seconds={secs:.1f}"
-                        )
+                        name = "/".join(key.path)
+                        self.say(f"  {name:<40} unchanged (nothing to do) seconds={secs:.1f}")
             if kind == "STEP_FAILURE":
                 self.say(f"  {ev.step_key:<40} FAILED after {secs:.1f}s")
         elif kind == "ASSET_CHECK_EVALUATION":
@@ -191,10 +190,9 @@ def _failures(result, names: dict[str, list[dg.AssetKey]], graph) -> list[str]:
         elif ev.event_type_value == "ASSET_CHECK_EVALUATION" and not ev.event_specific_data.passed:
             d = ev.event_specific_data
             if d.severity == dg.AssetCheckSeverity.ERROR:
-                out.append(
-                    f"{by_key.get(d.asset_key, 'downstream')}: check {'/'.join(d.asset_key.path)}:{d.check_name} "
-                    f"failed {dict((k, v.value) for k, v in d.metadata.items())}"
-                )
+                owner, asset = by_key.get(d.asset_key, "downstream"), "/".join(d.asset_key.path)
+                figures = {k: v.value for k, v in d.metadata.items()}
+                out.append(f"{owner}: check {asset}:{d.check_name} failed {figures}")
     return out
 
 
@@ -308,9 +306,8 @@ def sync(
     for k in failed_raw:
         blocked |= set(dg.AssetSelection.assets(k).downstream().resolve(graph)) - {k}
     if blocked:
-        say(
-            f"skipping {len(blocked)} asset(s) downstream of failed raw: {', '.join('/'.join(k.path) for k in sorted(blocked, key=str)[:6])}"
-        )
+        names = ", ".join("/".join(k.path) for k in sorted(blocked, key=str)[:6])
+        say(f"skipping {len(blocked)} asset(s) downstream of failed raw: {names}")
     downstream = sorted((k for k in downstream if k not in blocked), key=lambda k: k.path)
     partitioned = [k for k in rest if graph.get(k).partitions_def is not None and k not in blocked]
     stopped = set(failed_raw)
@@ -338,9 +335,8 @@ def sync(
         if set(dg.AssetSelection.assets(k).upstream().resolve(graph)) & stopped
     }
     if held_back:
-        say(
-            f"skipping {', '.join('/'.join(k.path) for k in sorted(held_back, key=str))}: an upstream asset failed or a blocking check did not pass"
-        )
+        names = ", ".join("/".join(k.path) for k in sorted(held_back, key=str))
+        say(f"skipping {names}: an upstream asset failed or a blocking check did not pass")
     partitioned = [k for k in partitioned if k not in held_back]
     for key in sorted(partitioned, key=lambda k: k.path):
         # Partitioned models name the partitions a sync must recompute.
@@ -362,7 +358,10 @@ def sync(
 
 def _instance_line(instance: dg.DagsterInstance) -> str:
     if instance.is_ephemeral:
-        return "runs recorded in an ephemeral Dagster instance (set DAGSTER_HOME to keep them for the UI)"
+        return (
+            "runs recorded in an ephemeral Dagster instance "
+            "(set DAGSTER_HOME to keep them for the UI)"
+        )
     return f"runs recorded in the Dagster instance at {instance.root_directory}"
 
 

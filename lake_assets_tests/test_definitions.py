@@ -20,7 +20,10 @@ def _partitions(pdef) -> str | None:
     if pdef is None:
         return None
     if isinstance(pdef, dg.TimeWindowPartitionsDefinition):
-        return f"{type(pdef).__name__}(start={pdef.start:%Y-%m-%d}, cron={pdef.cron_schedule!r}, tz={pdef.timezone}, end_offset={pdef.end_offset})"
+        return (
+            f"{type(pdef).__name__}(start={pdef.start:%Y-%m-%d}, cron={pdef.cron_schedule!r}, "
+            f"tz={pdef.timezone}, end_offset={pdef.end_offset})"
+        )
     return type(pdef).__name__
 
 

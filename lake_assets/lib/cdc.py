@@ -25,7 +25,7 @@ from pyspark.sql import types as ST
 from lake_assets.lib import delta, storage
 from lake_assets.lib.delta import quote
 
-# Columns of raw that bronze does not keep (bronze keeps the source's columns, `_commit_ts`, `_seq`).
+# Columns of raw that bronze does not keep (it keeps the source's columns, `_commit_ts`, `_seq`).
 RAW_ONLY = ("_op", "_source_file", "_file_pos", "_file_date", "_file_size", "_file_digest")
 
 

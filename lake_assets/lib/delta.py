@@ -197,8 +197,9 @@ def check_compatible(
             if _widens(f.dataType, old):
                 continue  # narrower data into a wider column: a safe cast
             raise SchemaConflictError(
-                f"table {table_name}: column {f.name!r} is {old.simpleString()} in the lake but the new data "
-                f"has {f.dataType.simpleString()}; an incompatible type change needs a rebuild of the table"
+                f"table {table_name}: column {f.name!r} is {old.simpleString()} in the lake but "
+                f"the new data has {f.dataType.simpleString()}; an incompatible type change "
+                "needs a rebuild of the table"
             )
     return added
 

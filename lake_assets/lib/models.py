@@ -135,7 +135,8 @@ def validate(catalog: Catalog) -> None:
             at = where(model, catalog.path)
             if model.layer == "silver" and model.name in taken:
                 raise ModelError(
-                    f"{at}: silver/{source.name}/{model.name} is a quarantine table; name the model otherwise"
+                    f"{at}: silver/{source.name}/{model.name} is a quarantine table; "
+                    "name the model otherwise"
                 )
             deps = _checked_refs(model.sql, model, known, at)
             if Ref(model.layer, model.source, model.name) in deps:

@@ -183,7 +183,6 @@ def batch_since(raw_path: str, mark: int | None, log=None) -> ChangeBatch | None
         if p is not None
     )
     if log:
-        log.info(
-            f"raw versions {mark}..{now}: {len(parts)} changed partition(s) {parts[:5]}{'...' if len(parts) > 5 else ''}"
-        )
+        more = "..." if len(parts) > 5 else ""
+        log.info(f"raw versions {mark}..{now}: {len(parts)} changed partition(s) {parts[:5]}{more}")
     return ChangeBatch(raw_path, now, RAW_PARTITION, tuple(parts))

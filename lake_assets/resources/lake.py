@@ -37,7 +37,7 @@ class LandingResource(dg.ConfigurableResource):
 
 
 class LakeResource(dg.ConfigurableResource):
-    """The lake root: table and bookkeeping paths, for assets and checks that read tables directly."""
+    """The lake root: table and bookkeeping paths, for the assets and checks that read tables."""
 
     root: str
 

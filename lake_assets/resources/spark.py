@@ -1,4 +1,4 @@
-"""The `spark` resource: hands assets a SparkSession; which engine stands behind it is deployment."""
+"""The `spark` resource: hands assets a SparkSession; the engine behind it is the deployment's."""
 
 from __future__ import annotations
 

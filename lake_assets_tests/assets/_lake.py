@@ -97,7 +97,7 @@ def bronze(
 
 
 def raw(lake: Lake, table: str, *keep: str, source: str = SRC) -> list[dict]:
-    """Raw in `_seq` order: the source columns plus `_op`, `_source_file`, `_file_pos` (and `keep`)."""
+    """Raw in `_seq` order: the source columns, `_op`, `_source_file`, `_file_pos` (and `keep`)."""
     return own(lake.rows("raw", source, table, "_seq"), "_op", "_source_file", "_file_pos", *keep)
 
 

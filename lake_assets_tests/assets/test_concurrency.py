@@ -15,7 +15,8 @@ DAYS = ["2024-01-02", "2024-01-03", "2024-01-04"]
 
 
 def _land(lake, table: str, keys: range) -> None:
-    """A full load of every key, then two files a day updating every key (the last day deletes every third)."""
+    """A full load of every key, then two files a day updating every key (the last day deletes
+    every third)."""
     load(lake, table, 1, [r("I", "2024-01-01 00:00:00", k, "load") for k in keys])
     for i, day in enumerate(DAYS):
         for hour in (9, 17):
@@ -95,7 +96,8 @@ def test_two_syncs_at_once_equal_one_sync(lake, tmp_path):
     _land(lake, "u", keys)
     sync_dir = tmp_path / "sync"
     sync_dir.mkdir()
-    # Two processes, each the sync code path (one standing in for the sensor's run), started together.
+    # Two processes, each the sync code path (one standing in for the sensor's run), started
+    # together.
     with mp.get_context("spawn").Pool(2) as pool:
         runs = [
             pool.apply_async(

@@ -43,7 +43,8 @@ sources:
           price: decimal(10,2)
 """
 
-# customers, headerless: [Op,] customerNumber, customerName, city, creditLimit, active, since, updatedAt
+# customers, headerless: [Op,] customerNumber, customerName, city, creditLimit, active, since,
+# updatedAt
 LOAD1 = (  # a full load without Op
     "1,Alice,Paris,100.50,true,2020-01-01,2024-01-01 10:00:00.000001\n"
     '2,"Smith, ""Bob"" Jr.",,0.00,false,,\n'
@@ -74,11 +75,15 @@ def csv_lake(tmp_path_factory, dagster_instance):
     # Header rows in their own order (matched by name); `note` and `qty` are not declared: strings.
     write_text(
         h / "LOAD00000001.csv",
-        'id,dms_ts,price,note,qty\n1,2024-01-01 00:00:00,1.10,first,7\n2,2024-01-01 00:00:00,,"",\n',
+        "id,dms_ts,price,note,qty\n"
+        "1,2024-01-01 00:00:00,1.10,first,7\n"
+        '2,2024-01-01 00:00:00,,"",\n',
     )
     write_text(
         h / "2024" / "01" / "02" / "20240102-120000000.csv",
-        'Op,dms_ts,qty,id,note,price\nU,2024-01-02 11:59:59.999999,8,1,"a, b ""c""",1.20\nI,2024-01-02 12:00:00,,3, x ,3\n',
+        "Op,dms_ts,qty,id,note,price\n"
+        'U,2024-01-02 11:59:59.999999,8,1,"a, b ""c""",1.20\n'
+        "I,2024-01-02 12:00:00,,3, x ,3\n",
     )
     result = lake.sync(dagster_instance)
     return lake, result

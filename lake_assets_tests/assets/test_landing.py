@@ -23,7 +23,8 @@ from lake_assets_tests.assets._lake import (
 
 
 def _all_tables(lake, *tables):
-    """Every Delta table the lake holds for these tables, read back whole (content, not versions)."""
+    """Every Delta table the lake holds for these tables, read back whole (content, not
+    versions)."""
     out = {}
     for layer in ("raw", "bronze"):
         for t in tables:
@@ -114,7 +115,8 @@ def test_corrupt_file_fails_sync_naming_it_and_other_tables_still_sync(lake):
     assert any(bad.name in f for f in res.failures), res.failures
     assert all(bad.name in f for f in res.failures if "/a" in f or " a" in f), res.failures
     assert all("\n" not in f for f in res.failures)
-    # b synced; a is as it was: nothing of the bad file (nor of the run that met it) entered the lake.
+    # b synced; a is as it was: nothing of the bad file (nor of the run that met it) entered the
+    # lake.
     assert bronze(lake, "b") == [{"id": 1, "v": "b1-new"}, {"id": 2, "v": "b2"}]
     assert raw(lake, "a") == raw_a_before
     assert bad.name not in {x["_source_file"] for x in raw(lake, "a")}

@@ -142,8 +142,9 @@ def test_automation_carries_raw_to_bronze_silver_and_clv(chain):
     requested = set().union(*ticks) if ticks else set()
     tables = ("customers", "orders", "order_items", "products")
     assert {f"bronze/shop/{t}" for t in tables} <= requested, (
-        f"automation requested {ticks} after the raw partitions were materialized: bronze's condition must "
-        f"fire when any raw partition is updated, even though most of raw's daily partitions are missing"
+        f"automation requested {ticks} after the raw partitions were materialized: bronze's "
+        "condition must fire when any raw partition is updated, even though most of raw's daily "
+        "partitions are missing"
     )
     assert {f"silver/shop/{t}" for t in tables} <= requested, ticks
     assert "gold/shop/customer_lifetime_value" in requested, ticks

@@ -62,7 +62,8 @@ def test_demo_then_sync_then_simulate_then_sync(tmp_path):
 def test_sync_with_a_bad_catalog_fails_with_one_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(
-        "sources:\n  - name: x\n    format: avro\n    start_date: '2024-01-01'\n    tables: [{name: t, schema: s, primary_key: [id]}]\n"
+        "sources:\n  - name: x\n    format: avro\n    start_date: '2024-01-01'\n"
+        "    tables: [{name: t, schema: s, primary_key: [id]}]\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAKE_")}
     code, out, err = _run(

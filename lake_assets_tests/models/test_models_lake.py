@@ -51,7 +51,8 @@ sources:
         primary_key: [order_id]
         sql: |
           SELECT o.order_id, to_date(o.order_ts) AS order_date, a.region, o.amount
-          FROM {{ silver.orders }} o LEFT JOIN {{ silver.crm.accounts }} a ON a.customer_id = o.customer_id
+          FROM {{ silver.orders }} o
+          LEFT JOIN {{ silver.crm.accounts }} a ON a.customer_id = o.customer_id
       - name: region_daily
         description: One row per order date and region.
         partitioned_by: order_date

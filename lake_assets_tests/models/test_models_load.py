@@ -60,7 +60,9 @@ def test_a_valid_model_loads_and_its_references_are_its_deps(tmp_path):
     cat = catalog_with("""
         - name: enriched
           layer: silver
-          sql: SELECT o.*, a.region FROM {{ silver.orders }} o LEFT JOIN {{ silver.crm.accounts }} a USING (customer_id)
+          sql: >-
+            SELECT o.*, a.region FROM {{ silver.orders }} o
+            LEFT JOIN {{ silver.crm.accounts }} a USING (customer_id)
         - name: by_region
           sql: SELECT region, COUNT(*) AS n FROM {{ silver.enriched }} GROUP BY region
     """)

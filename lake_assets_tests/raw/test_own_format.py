@@ -20,7 +20,9 @@ sources:
     models:
       - name: quantities
         primary_key: [label]
-        sql: SELECT label, CAST(SUM(qty) AS BIGINT) AS qty FROM {{{{ silver.items }}}} GROUP BY label
+        sql: >-
+          SELECT label, CAST(SUM(qty) AS BIGINT) AS qty
+          FROM {{{{ silver.items }}}} GROUP BY label
 """
 
 

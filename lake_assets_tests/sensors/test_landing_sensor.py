@@ -99,7 +99,8 @@ def test_first_tick_requests_the_partitions_of_landed_files(lake, defs):
         ("2024-01-03", [RAW_U]),
     ]
     assert len({k for _, _, k in reqs}) == 3 and cursor
-    # Deterministic run keys: a tick evaluated again (a crash before the cursor moved) asks the same.
+    # Deterministic run keys: a tick evaluated again (a crash before the cursor moved) asks the
+    # same.
     again, _ = _tick(defs)
     assert sorted(again) == sorted(reqs)
     # The other source's sensor sees none of this source's files.

@@ -28,7 +28,9 @@ sources:
       - name: customers
         schema: public
         primary_key: [customer_id]
-        columns: {customer_id: bigint, email: string, full_name: string, country: string, created_at: timestamp}
+        columns:
+          {customer_id: bigint, email: string, full_name: string, country: string,
+           created_at: timestamp}
         silver:
           trim_strings: true
           lower: [email]
@@ -41,11 +43,14 @@ sources:
       - name: orders
         schema: public
         primary_key: [order_id]
-        columns: {order_id: bigint, customer_id: bigint, amount: "decimal(10,2)", order_ts: timestamp}
+        columns:
+          {order_id: bigint, customer_id: bigint, amount: "decimal(10,2)", order_ts: timestamp}
         silver:
           max_quarantine_rate: 1.0
           rules:
-            - {name: customer_exists, references: {table: customers, columns: [customer_id]}, action: drop}
+            - name: customer_exists
+              references: {table: customers, columns: [customer_id]}
+              action: drop
 """
 
 CUSTOMERS = pa.schema(
@@ -169,7 +174,8 @@ def quality(tmp_path_factory):
         out["schema_quarantine"] = pa.schema(
             DeltaTable(str(lake.path("silver", "q", "customers_quarantine"))).schema().to_arrow()
         )
-        # At the source: Carol's e-mail is fixed, customer 99 signs up; Bob and Dave stay as they are.
+        # At the source: Carol's e-mail is fixed, customer 99 signs up; Bob and Dave stay as they
+        # are.
         write_cdc(
             lake.landing,
             "q",

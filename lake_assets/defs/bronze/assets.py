@@ -1,4 +1,4 @@
-"""bronze/<source>/<table>: the current state of each source table, applied incrementally from raw."""
+"""bronze/<source>/<table>: the current state of each source table, applied from raw as it grows."""
 
 import datetime as dt
 from typing import Any
@@ -73,6 +73,11 @@ def apply(
     return stats
 
 
+def _grain(table: Table) -> str:
+    keys = table.primary_key
+    return f"({', '.join(keys)})" if len(keys) > 1 else keys[0]
+
+
 def bronze_asset(source: Source, table: Table) -> dg.AssetsDefinition:
     key = asset_key("bronze", source.name, table.name)
 
@@ -92,9 +97,9 @@ def bronze_asset(source: Source, table: Table) -> dg.AssetsDefinition:
         description=describe(
             table,
             f"The current state of {source.name}.{table.schema}.{table.name}: one row per live "
-            f"{'(' + ', '.join(table.primary_key) + ')' if len(table.primary_key) > 1 else table.primary_key[0]}, "
-            f"the latest change per key wins (deleted keys absent). Source columns keep their names and "
-            f"types; `_commit_ts` and `_seq` tell which change wrote the row.",
+            f"{_grain(table)}, the latest change per key wins (deleted keys absent). Source "
+            f"columns keep their names and types; `_commit_ts` and `_seq` tell which change "
+            f"wrote the row.",
         ),
     )
     def _bronze(

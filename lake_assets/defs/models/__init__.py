@@ -1,4 +1,4 @@
-"""SQL models (silver integration and gold of your own): assets, checks and the partition sensors."""
+"""SQL models (silver integration, gold of your own): assets, checks and the partition sensors."""
 
 import dagster as dg
 

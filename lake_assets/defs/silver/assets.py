@@ -1,4 +1,4 @@
-"""silver/<source>/<table>: bronze cleaned, typed and checked; rejected rows in <table>_quarantine."""
+"""silver/<source>/<table>: bronze cleaned, typed and checked; rejects in <table>_quarantine."""
 
 import datetime as dt
 from typing import Any
@@ -46,16 +46,17 @@ def silver_asset(source: Source, table: Table) -> dg.AssetsDefinition:
         freshness_policy=freshness,
     )
 
+    standardized = table.trim_strings or table.lower or table.upper
     desc = describe(
         table,
-        f"{source.name}.{table.name} cleaned for analysis: one row per {_grain(table)} live at the source, "
-        f"types enforced{', strings standardized' if table.trim_strings or table.lower or table.upper else ''}, "
-        f"rows rejected by a drop rule moved to {quarantine_name(table.name)}. Rules: {rules_text}.",
+        f"{source.name}.{table.name} cleaned for analysis: one row per {_grain(table)} live at "
+        f"the source, types enforced{', strings standardized' if standardized else ''}, rows "
+        f"rejected by a drop rule moved to {quarantine_name(table.name)}. Rules: {rules_text}.",
     )
     qdesc = (
-        f"Rows of {source.name}.{table.name} that a drop rule rejected: one row per {_grain(table)} currently "
-        f"rejected, with `_rule` (the rule) and `_quarantined_at` (when first rejected). A row fixed at the "
-        f"source leaves it on the next run."
+        f"Rows of {source.name}.{table.name} that a drop rule rejected: one row per "
+        f"{_grain(table)} currently rejected, with `_rule` (the rule) and `_quarantined_at` (when "
+        f"first rejected). A row fixed at the source leaves it on the next run."
     )
 
     @dg.multi_asset(

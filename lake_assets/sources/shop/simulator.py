@@ -1191,25 +1191,26 @@ class _Shop:
         }
 
     @staticmethod
-    def _order_cols(O: pd.DataFrame) -> dict[str, np.ndarray]:
+    def _order_cols(orders: pd.DataFrame) -> dict[str, np.ndarray]:
+        status = orders["status"].to_numpy().astype(int)
         return {
-            "order_id": O["order_id"].to_numpy(),
-            "customer_id": O["customer_id"].to_numpy(),
-            "status": np.array(STATUSES, dtype=object)[O["status"].to_numpy().astype(int)],
-            "order_ts": O["order_ts"].to_numpy(),
-            "updated_at": O["updated_at"].to_numpy(),
+            "order_id": orders["order_id"].to_numpy(),
+            "customer_id": orders["customer_id"].to_numpy(),
+            "status": np.array(STATUSES, dtype=object)[status],
+            "order_ts": orders["order_ts"].to_numpy(),
+            "updated_at": orders["updated_at"].to_numpy(),
         }
 
     @staticmethod
-    def _item_cols(I: pd.DataFrame) -> dict[str, np.ndarray]:
+    def _item_cols(items: pd.DataFrame) -> dict[str, np.ndarray]:
         return {
-            "order_id": I["order_id"].to_numpy(),
-            "line_no": I["line_no"].to_numpy(),
-            "product_id": I["product_id"].to_numpy(),
-            "quantity": I["quantity"].to_numpy(),
-            "unit_price": I["price"].to_numpy(),
-            "discount": I["discount"].to_numpy(),
-            "updated_at": I["updated_at"].to_numpy(),
+            "order_id": items["order_id"].to_numpy(),
+            "line_no": items["line_no"].to_numpy(),
+            "product_id": items["product_id"].to_numpy(),
+            "quantity": items["quantity"].to_numpy(),
+            "unit_price": items["price"].to_numpy(),
+            "discount": items["discount"].to_numpy(),
+            "updated_at": items["updated_at"].to_numpy(),
         }
 
     # ---- orders ---------------------------------------------------------------------------
@@ -1430,10 +1431,10 @@ class _Shop:
             self.I = _append(self.I, items)
 
         # A still-placed order gets an item added or removed, before it is paid or cancelled.
-        O = self.O
-        lo = np.maximum(O["order_ts"].to_numpy(), d0) + 1000
-        hi = np.minimum(O["next_at"].to_numpy(), d0 + _CUTOFF)
-        cand = np.flatnonzero((O["status"].to_numpy() == PLACED) & (hi - lo > 2 * _MINUTE))
+        orders = self.O
+        lo = np.maximum(orders["order_ts"].to_numpy(), d0) + 1000
+        hi = np.minimum(orders["next_at"].to_numpy(), d0 + _CUTOFF)
+        cand = np.flatnonzero((orders["status"].to_numpy() == PLACED) & (hi - lo > 2 * _MINUTE))
         n_mod = min(rng.poisson(self.rate("item_changes", day)), len(cand)) if len(orderable) else 0
         if n_mod:
             pick = np.sort(rng.choice(cand, n_mod, replace=False))
@@ -1442,7 +1443,7 @@ class _Shop:
             line_pick = rng.integers(0, 1 << 30, n_mod)
             key_only = rng.random(n_mod) < 0.4
             lines_of = self.I.groupby("order_id", sort=False).indices
-            oids = O["order_id"].to_numpy()[pick]
+            oids = orders["order_id"].to_numpy()[pick]
             drop_rows, del_t, del_k, add = [], [], [], []
             for j in range(n_mod):
                 rows = lines_of.get(oids[j], np.array([], dtype=np.int64))
@@ -1464,11 +1465,11 @@ class _Shop:
                 self.I = self.I.drop(index=self.I.index[drop_rows]).reset_index(drop=True)
             if add:
                 add = np.array(add)
-                first = O["n_lines"].to_numpy()[pick[add]].astype(np.int64) + 1
+                first = orders["n_lines"].to_numpy()[pick[add]].astype(np.int64) + 1
                 items = self._lines(
                     rng, oids[add], first, t[add], np.ones(len(add), np.int64), avail
                 )
-                O.loc[pick[add], "n_lines"] = first.astype(np.int32)
+                orders.loc[pick[add], "n_lines"] = first.astype(np.int32)
                 ch.add("order_items", "I", items["updated_at"].to_numpy(), self._item_cols(items))
                 self.I = _append(self.I, items)
 
@@ -1476,20 +1477,20 @@ class _Shop:
         end = d0 + _CUTOFF
         steps = 0
         while True:
-            due = np.flatnonzero(O["next_at"].to_numpy() < end)
+            due = np.flatnonzero(orders["next_at"].to_numpy() < end)
             if not len(due):
                 break
-            t = O["next_at"].to_numpy()[due].copy()
-            new_status = O["next_status"].to_numpy()[due].copy()
-            O.loc[due, "status"] = new_status
-            O.loc[due, "updated_at"] = t
-            ch.add("orders", "U", t, self._order_cols(O.iloc[due]))
+            t = orders["next_at"].to_numpy()[due].copy()
+            new_status = orders["next_status"].to_numpy()[due].copy()
+            orders.loc[due, "status"] = new_status
+            orders.loc[due, "updated_at"] = t
+            ch.add("orders", "U", t, self._order_cols(orders.iloc[due]))
             steps += len(due)
             at, nxt = self._schedule(rng, new_status, t)
-            O.loc[due, "next_at"] = at
-            O.loc[due, "next_status"] = nxt
+            orders.loc[due, "next_at"] = at
+            orders.loc[due, "next_status"] = nxt
         stats["status_changes"] = steps
-        self.O = O[O["next_status"].to_numpy() != TERMINAL].reset_index(drop=True)
+        self.O = orders[orders["next_status"].to_numpy() != TERMINAL].reset_index(drop=True)
         placed = self.O["order_id"].to_numpy()[self.O["status"].to_numpy() == PLACED]
         self.I = self.I[np.isin(self.I["order_id"].to_numpy(), placed)].reset_index(drop=True)
         return stats
@@ -1661,8 +1662,8 @@ class _Clock:
             if self.fixed is not None or begin - end > _STALE_CLOCK:
                 raise SimulationError(
                     f"the landed history ends at {_datetime_of(begin):%Y-%m-%d %H:%M:%S.%f} UTC "
-                    f"and the clock reads {_datetime_of(end):%Y-%m-%d %H:%M:%S.%f}: nothing can land "
-                    "between them without a file dated in the future"
+                    f"and the clock reads {_datetime_of(end):%Y-%m-%d %H:%M:%S.%f}: nothing can "
+                    "land between them without a file dated in the future"
                 )
             time.sleep(0.05)  # seconds at most: a call right after another, or at midnight
             end = self.now()
