@@ -487,19 +487,22 @@ class Phases:
 
     def report(self, total: float, total_cpu: float) -> list[str]:
         lines = [
-            f"    {'wall':>8s}  {'share':>5s} {'cpu':>8s} {'RSS MB':>13s}  calls (RSS: at start > highest)"
+            f"    {'wall':>8s}  {'share':>5s} {'cpu':>8s} {'RSS MB':>13s}  "
+            "calls (RSS: at start > highest)"
         ]
         for key, secs in sorted(self.t.items(), key=lambda kv: -kv[1]):
             if secs < 0.01:
                 continue
             lines.append(
                 f"    {secs:7.2f}s {100 * secs / total:5.1f}% {self.c[key]:7.2f}s "
-                f"{self.rss0.get(key, 0):6.0f}>{self.rss.get(key, 0):6.0f}  x{self.n[key]:<3d} {key}"
+                f"{self.rss0.get(key, 0):6.0f}>{self.rss.get(key, 0):6.0f}  "
+                f"x{self.n[key]:<3d} {key}"
             )
         rest, rest_cpu = total - sum(self.t.values()), total_cpu - sum(self.c.values())
         lines.append(
             f"    {rest:7.2f}s {100 * rest / total:5.1f}% {rest_cpu:7.2f}s "
-            f"{'':6s}>{self.rss.get('(between calls)', 0):6.0f}        (Dagster, Python and the rest)"
+            f"{'':6s}>{self.rss.get('(between calls)', 0):6.0f}        "
+            "(Dagster, Python and the rest)"
         )
         return lines
 
@@ -533,7 +536,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--checks",
         action="store_true",
-        help="include the raw and bronze asset checks in the timed sync (as `lake-assets sync` runs them)",
+        help="include the raw and bronze asset checks in the timed sync "
+        "(as `lake-assets sync` runs them)",
     )
     p.add_argument(
         "--no-phases", action="store_true", help="do not time the engine calls one by one"
@@ -569,7 +573,8 @@ def build_setup(setup: Lake, args, rng: np.random.Generator, phases: Phases) -> 
     secs, cpu, _ = setup.sync(lines, checks=False)
     rows, qsum, nfiles = bronze_state(setup.path("bronze"))
     say(
-        f"setup: full-load sync in {secs:.1f}s (cpu {cpu:.1f}s): bronze {rows} rows in {nfiles} file(s); "
+        f"setup: full-load sync in {secs:.1f}s (cpu {cpu:.1f}s): bronze {rows} rows in "
+        f"{nfiles} file(s); "
         f"peak RSS {peak_rss_mb():.0f} MB"
     )
     if phases.installed:
@@ -587,7 +592,8 @@ def build_setup(setup: Lake, args, rng: np.random.Generator, phases: Phases) -> 
     ops = {o: int((batch.ops == o).sum()) for o in "UID"}
     say(
         f"setup: {args.m} changes ({ops['U']} U, {ops['I']} I, {ops['D']} D) over "
-        f"{len(np.unique(batch.keys))} keys in {batch.files} CDC file(s), in {time.perf_counter() - t0:.1f}s; "
+        f"{len(np.unique(batch.keys))} keys in {batch.files} CDC file(s), "
+        f"in {time.perf_counter() - t0:.1f}s; "
         f"bronze must end with {want_rows} rows"
     )
     return want_rows, want_qty
@@ -642,7 +648,8 @@ def _run(args, work: Path, rng: np.random.Generator) -> int:
         ok = rows == want_rows and qsum == want_qty
         say(
             f"run {r}: seconds={secs:.2f} floor_seconds={floor:.2f} ratio={secs / floor:.2f} "
-            f"cpu_seconds={cpu:.2f} floor_cpu_seconds={floor_cpu:.2f} load={os.getloadavg()[0]:.1f} "
+            f"cpu_seconds={cpu:.2f} floor_cpu_seconds={floor_cpu:.2f} "
+            f"load={os.getloadavg()[0]:.1f} "
             f"run_peak_rss_mb={run_hwm:.0f} bronze_rows={rows} files={nfiles} "
             f"(untouched {kept}/{len(before)}) {'OK' if ok else 'WRONG'}"
         )

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Screenshot the global asset graph of the Dagster UI into docs/asset_graph.png.
 
-    python scripts/screenshot_asset_graph.py                       # builds a demo lake, serves it, shoots
-    python scripts/screenshot_asset_graph.py --url http://127.0.0.1:3000   # a webserver already running
+    python scripts/screenshot_asset_graph.py          # builds a demo lake, serves it, shoots
+    python scripts/screenshot_asset_graph.py --url http://127.0.0.1:3000   # a running webserver
 
 Without --url it runs `lake-assets demo --lake-root <tmp>/lake` (a synced lake, so the graph
 shows materialized assets), then `dagster-webserver -m lake_assets.definitions` on 127.0.0.1
@@ -76,7 +76,10 @@ def gql(url: str, query: str, timeout: float = 10) -> dict:
 
 def wait_for_webserver(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
     """Until the GraphQL endpoint answers and every code location has loaded."""
-    query = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"
+    query = (
+        "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus "
+        "locationOrLoadError { __typename ... on PythonError { message } } } } } }"
+    )
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
@@ -169,7 +172,8 @@ def wait_until(what: str, check, timeout: float, interval: float = 0.5):
 # Page scripts. The UI keeps these settings in localStorage (values JSON-encoded).
 INIT_SCRIPT = """
 try {
-  localStorage.setItem("communityNux", JSON.stringify("1"));        // no "Join the community" dialog
+  // no "Join the community" dialog
+  localStorage.setItem("communityNux", JSON.stringify("1"));
   localStorage.setItem("asset-graph-direction", JSON.stringify("vertical"));
 } catch (e) {}
 """
@@ -177,21 +181,24 @@ GRAPH_STATE = """
 (() => {
   const text = document.body ? document.body.innerText : "";
   const dialog = !!document.querySelector('[role="dialog"], .bp5-dialog, .bp4-dialog');
-  const loading = /Loading…|Loading\\.\\.\\./.test(text) || !!document.querySelector('[role="progressbar"]');
+  const loading = /Loading…|Loading\\.\\.\\./.test(text)
+    || !!document.querySelector('[role="progressbar"]');
   return {text, dialog, loading, href: location.href};
 })()
 """
 HIDE_NAV_AND_TREE = """
 (() => {
   const done = [];
-  const nav = [...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'Hide navigation');
+  const nav = [...document.querySelectorAll('button')]
+    .find(b => b.textContent.trim() === 'Hide navigation');
   if (nav) { nav.click(); done.push('navigation'); }
   const jump = document.querySelector('input[placeholder^="Jump to"]');
   if (jump) {
     const r = jump.getBoundingClientRect();
     const toggle = [...document.querySelectorAll('button')].find(b => {
       const q = b.getBoundingClientRect();
-      return q.left >= r.right && q.left < r.right + 60 && Math.abs((q.top + q.bottom) / 2 - (r.top + r.bottom) / 2) < 12;
+      const middle = Math.abs((q.top + q.bottom) / 2 - (r.top + r.bottom) / 2);
+      return q.left >= r.right && q.left < r.right + 60 && middle < 12;
     });
     if (toggle) { toggle.click(); done.push('asset tree'); }
   }
@@ -200,7 +207,8 @@ HIDE_NAV_AND_TREE = """
 """
 SKIP_DIALOG = """
 (() => {
-  const skip = [...document.querySelectorAll('[role="dialog"] button, .bp5-dialog button')].find(b => b.textContent.trim() === 'Skip');
+  const skip = [...document.querySelectorAll('[role="dialog"] button, .bp5-dialog button')]
+    .find(b => b.textContent.trim() === 'Skip');
   if (skip) { skip.click(); return true; }
   return false;
 })()
