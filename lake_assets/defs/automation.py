@@ -19,10 +19,12 @@ EAGER_AFTER_CHECKS = (
 
 
 def definitions(ctx) -> dg.Definitions:
-    return dg.Definitions(sensors=[
-        dg.AutomationConditionSensorDefinition(
-            "default_automation_condition_sensor",
-            target=dg.AssetSelection.all(),
-            default_status=dg.DefaultSensorStatus.RUNNING,
-        )
-    ])
+    return dg.Definitions(
+        sensors=[
+            dg.AutomationConditionSensorDefinition(
+                "default_automation_condition_sensor",
+                target=dg.AssetSelection.all(),
+                default_status=dg.DefaultSensorStatus.RUNNING,
+            )
+        ]
+    )

@@ -9,6 +9,11 @@ from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 
 
+def blocking_check(key: dg.AssetKey, name: str, description: str, **more):
+    """A blocking check of `key`: what reads the table runs only once it passed."""
+    return dg.asset_check(asset=key, name=name, blocking=True, description=description, **more)
+
+
 def no_table_yet(path: str) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=True, metadata={"note": f"no table at {path} yet"})
 
@@ -16,11 +21,10 @@ def no_table_yet(path: str) -> dg.AssetCheckResult:
 def key_unique_check(layer: str, source: Source, table: Table) -> dg.AssetChecksDefinition:
     keys = table.primary_key
 
-    @dg.asset_check(
-        asset=asset_key(layer, source.name, table.name),
-        name="primary_key_unique",
-        blocking=True,
-        description=f"No two rows share ({', '.join(keys)}).",
+    @blocking_check(
+        asset_key(layer, source.name, table.name),
+        "primary_key_unique",
+        f"No two rows share ({', '.join(keys)}).",
     )
     def primary_key_unique(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
         path = lake.table(layer, source.name, table.name)

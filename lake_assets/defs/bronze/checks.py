@@ -11,7 +11,7 @@ from lake_assets.lib.delta import quote
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 
-from ..checks import key_unique_check, no_table_yet
+from ..checks import blocking_check, key_unique_check, no_table_yet
 
 
 def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition]:
@@ -21,12 +21,7 @@ def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
 
     primary_key_unique = key_unique_check("bronze", source, table)
 
-    @dg.asset_check(
-        asset=key,
-        name="primary_key_not_null",
-        blocking=True,
-        description=f"No row has a null in ({', '.join(keys)}).",
-    )
+    @blocking_check(key, "primary_key_not_null", f"No row has a null in ({', '.join(keys)}).")
     def primary_key_not_null(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
         path = lake.table("bronze", source.name, table.name)
         if not delta.exists(path):
@@ -35,11 +30,10 @@ def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
         nulls = delta.read(spark.session(), path).where(cond).count()
         return dg.AssetCheckResult(passed=nulls == 0, metadata={"null_key_rows": nulls})
 
-    @dg.asset_check(
-        asset=key,
-        name="live_keys_match_raw",
-        blocking=True,
-        description="Bronze's keys are exactly the keys whose latest change in raw is not a delete "
+    @blocking_check(
+        key,
+        "live_keys_match_raw",
+        "Bronze's keys are exactly the keys whose latest change in raw is not a delete "
         "(and comes after the last truncate).",
     )
     def live_keys_match_raw(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:

@@ -21,7 +21,7 @@ from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 
 from ..automation import AFTER_ANY_PARTITION
-from ..checks import no_table_yet
+from ..checks import blocking_check, no_table_yet
 from ..specs import describe
 
 
@@ -156,12 +156,11 @@ def history_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinitio
     bronze_key = asset_key("bronze", source.name, table.name)
 
     # After bronze (additional_deps): both are applied from the same raw in a run.
-    @dg.asset_check(
-        asset=key,
-        name="current_versions_match_bronze",
-        blocking=True,
+    @blocking_check(
+        key,
+        "current_versions_match_bronze",
+        "The current versions are bronze's rows: same keys, same values.",
         additional_deps=[bronze_key],
-        description="The current versions are bronze's rows: same keys, same values.",
     )
     def current_versions_match_bronze(
         spark: SparkResource, lake: LakeResource
@@ -177,11 +176,10 @@ def history_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinitio
             metadata={"bronze_rows_not_current": missing, "current_versions_not_in_bronze": extra},
         )
 
-    @dg.asset_check(
-        asset=key,
-        name="versions_do_not_overlap",
-        blocking=True,
-        description="A key's versions never overlap; none ends before it starts.",
+    @blocking_check(
+        key,
+        "versions_do_not_overlap",
+        "A key's versions never overlap; none ends before it starts.",
     )
     def versions_do_not_overlap(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
         path = lake.table("bronze", source.name, history_name(table))

@@ -2,7 +2,6 @@
 partitions of its partitioned models whose rows change (a late refund touches an old date;
 declarative automation would only see the newest partition)."""
 
-
 import hashlib
 import json
 
@@ -43,8 +42,10 @@ def partitions_sensor(source: Source, layer: str, parts: list) -> dg.SensorDefin
         target=targets,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=(f"After {', '.join('/'.join(k.path) for k in watched)} change, requests the partitions of "
-                     f"{', '.join('/'.join(k.path) for k in targets)} whose rows change."),
+        description=(
+            f"After {', '.join('/'.join(k.path) for k in watched)} change, requests the partitions of "
+            f"{', '.join('/'.join(k.path) for k in targets)} whose rows change."
+        ),
     )
     def _sensor(context: dg.SensorEvaluationContext, spark: SparkResource, lake: LakeResource):
         marks = {}
@@ -64,10 +65,14 @@ def partitions_sensor(source: Source, layer: str, parts: list) -> dg.SensorDefin
             for first, last in plan.date_ranges(days):
                 # One run per range of dates (a single-run backfill), not one run per date.
                 yield dg.RunRequest(
-                    run_key=f"{'/'.join(key.path)}:{first}..{last}:{stamp}", asset_selection=[key],
-                    tags={"lake/trigger": f"{layer}_partitions_sensor",
-                          PARTITION_RANGE_START_TAG: first.isoformat(),
-                          PARTITION_RANGE_END_TAG: last.isoformat()})
+                    run_key=f"{'/'.join(key.path)}:{first}..{last}:{stamp}",
+                    asset_selection=[key],
+                    tags={
+                        "lake/trigger": f"{layer}_partitions_sensor",
+                        PARTITION_RANGE_START_TAG: first.isoformat(),
+                        PARTITION_RANGE_END_TAG: last.isoformat(),
+                    },
+                )
         context.update_cursor(json.dumps(marks))
 
     return _sensor

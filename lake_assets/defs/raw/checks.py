@@ -8,17 +8,14 @@ from lake_assets.lib import delta
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 
-from ..checks import no_table_yet
+from ..checks import blocking_check, no_table_yet
 
 
 def raw_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition]:
     key = asset_key("raw", source.name, table.name)
 
-    @dg.asset_check(
-        asset=key,
-        name="no_change_held_twice",
-        blocking=True,
-        description="Each landed change (file name, position) is held once.",
+    @blocking_check(
+        key, "no_change_held_twice", "Each landed change (file name, position) is held once."
     )
     def no_change_held_twice(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
         path = lake.table("raw", source.name, table.name)

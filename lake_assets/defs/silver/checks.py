@@ -8,7 +8,7 @@ from lake_assets.lib import delta
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 
-from ..checks import key_unique_check, no_table_yet
+from ..checks import blocking_check, key_unique_check, no_table_yet
 from .assets import quarantine_name
 
 
@@ -17,11 +17,10 @@ def silver_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
 
     primary_key_unique = key_unique_check("silver", source, table)
 
-    @dg.asset_check(
-        asset=key,
-        name="quarantine_rate_below_threshold",
-        blocking=True,
-        description=f"At most {table.max_quarantine_rate:.1%} of the rows are quarantined.",
+    @blocking_check(
+        key,
+        "quarantine_rate_below_threshold",
+        f"At most {table.max_quarantine_rate:.1%} of the rows are quarantined.",
     )
     def quarantine_rate_below_threshold(
         spark: SparkResource, lake: LakeResource
