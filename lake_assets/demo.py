@@ -10,6 +10,23 @@ from pathlib import Path
 from lake_assets.settings import Settings, packaged_catalog
 
 
+# One run at a time: runs the sensors request write the same tables, and a laptop has few
+# cores; the lake's writes also retry on commit conflicts, so more is safe. The queue looks
+# every second, not Dagster's 5: a landed day queues ~10 short runs behind each other.
+INSTANCE_YAML = """\
+telemetry:
+  enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: 1
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
+"""
+
+
 def _dagster_home(settings: Settings) -> str:
     """The instance the demo's runs go into, so `dagster dev` shows them."""
     if os.environ.get("DAGSTER_HOME"):
@@ -21,9 +38,7 @@ def _dagster_home(settings: Settings) -> str:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        # One run at a time: runs the sensors request write the same tables, and a laptop
-        # has few cores; the lake's writes also retry on commit conflicts, so more is safe.
-        config.write_text("telemetry:\n  enabled: false\nconcurrency:\n  runs:\n    max_concurrent_runs: 1\n")
+        config.write_text(INSTANCE_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
     return str(home)
 

@@ -14,6 +14,7 @@ from lake_assets.lib import models, plan
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 
+from ..automation import SENSOR_INTERVAL_SECONDS
 from .assets import deps_of
 
 _PASSED = "SUCCEEDED"  # AssetCheckExecutionRecordStatus's value for a check that passed
@@ -41,7 +42,7 @@ def partitions_sensor(source: Source, layer: str, parts: list) -> dg.SensorDefin
     @dg.sensor(
         name=f"{layer}_partitions_sensor_{source.name}",
         target=targets,
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(f"After {', '.join('/'.join(k.path) for k in watched)} change, requests the partitions of "
                      f"{', '.join('/'.join(k.path) for k in targets)} whose rows change."),
