@@ -467,3 +467,210 @@ def test_materialize_a_raw_partition_from_the_ui(ui, lake_env):
     assert {r["_source_file"].rsplit("/", 1)[-1] for r in rows} == {f.name for f in files}
     assert {r["_op"] for r in rows} <= {"I", "U", "D"}
     assert all(r["customer_id"] is not None for r in rows)
+
+
+# --- Runs allowed: a second instance and lake where the sensors and automation do the work ---
+#
+# A demo-like lake (`lake-assets demo --days 7`) over a catalog of the test's own: the
+# packaged tables and gold, with silver/shop/orders' quarantine threshold at 2% (the demo's
+# data quarantines ~1% of orders) so that one landed file can fail a blocking check. Its
+# instance is the demo's (one run at a time, nothing held); the test launches no run.
+
+FLOW_TIMEOUT = 300  # s from a landed day to a quiet chain (the bench's median is ~80 s)
+THRESHOLD = 0.02
+BAD_ORDERS, GOOD_ORDERS = 400, 20  # ~5% of orders quarantined; good ones touch today's gold
+
+RUN_EVENTS = """
+query($runId: ID!) {
+  logsForRun(runId: $runId, limit: 100000) {
+    __typename
+    ... on EventConnection {
+      events {
+        __typename
+        ... on MaterializationEvent { timestamp partition assetKey { path } }
+        ... on AssetCheckEvaluationEvent {
+          timestamp evaluation { checkName success assetKey { path } }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+def _own_catalog(path: Path) -> Path:
+    import yaml
+
+    from lake_assets.settings import packaged_catalog
+
+    doc = yaml.safe_load(Path(packaged_catalog()).read_text())
+    (shop,) = doc["sources"]
+    gold = [m["name"] for m in shop.pop("models")]
+    shop["gold"] = gold  # the packaged models by name (their sql_file paths are relative)
+    (orders,) = [t for t in shop["tables"] if t["name"] == "orders"]
+    orders["silver"]["max_quarantine_rate"] = THRESHOLD
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def flowing(tmp_path_factory):
+    from bench import ui_latency as bench
+
+    tmp = tmp_path_factory.mktemp("flow")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LAKE_SOURCES", "LAKE_DEPLOYMENT", "DAGSTER_HOME")}
+    env.update(LAKE_ROOT=str(tmp / "lake"), LAKE_LANDING=str(tmp / "landing"),
+               LAKE_SOURCES=str(_own_catalog(tmp / "catalog.yaml")), PYTHONUNBUFFERED="1")
+    bench.lake_cli(["demo", "--days", "7"], env, tmp)
+    env["DAGSTER_HOME"] = str(tmp / "lake" / "_dagster")  # where the demo put its instance
+    ui = bench.DagsterDev.start(Path(env["DAGSTER_HOME"]) / "lake_assets_workspace.yaml", env, tmp)
+    try:
+        bench.wait_until_ready(ui, STARTUP_TIMEOUT)
+        yield ui, env, tmp
+    finally:
+        ui.stop()
+
+
+@pytest.fixture
+def flow_env(flowing, monkeypatch):
+    for k in ("LAKE_ROOT", "LAKE_LANDING", "LAKE_SOURCES", "DAGSTER_HOME"):
+        monkeypatch.setenv(k, flowing[1][k])
+
+
+def test_a_landed_day_reaches_gold_with_no_launch(flowing, flow_env):
+    from bench import ui_latency as bench
+
+    ui, env, tmp = flowing
+    root, landing = Path(env["LAKE_ROOT"]), Path(env["LAKE_LANDING"])
+    files, before = bench.landed_files(landing), bench.gold_rows(root)
+    bench.lake_cli(["simulate", "--days", "1"], env, tmp)
+    t0 = time.time()
+    new = bench.landed_files(landing) - files
+    chain = bench.Chain(t0, {bench.table_of(landing, f) for f in new})
+    assert chain.tables == SHOP_TABLES
+    bench.poll("the landed day in gold", FLOW_TIMEOUT, lambda: chain.read(ui).quiet(ui), ui, 2.0)
+
+    touched = bench.touched_dates(before, bench.gold_rows(root))
+    assert touched and touched <= bench.order_dates(landing, new), sorted(touched)
+    unwritten = touched - chain.gold_partitions()
+    assert not unwritten, f"touched gold dates not materialized: {sorted(unwritten)}"
+    statuses = {r["runId"]: r["status"] for r in chain.runs}
+    assert set(statuses.values()) == {"SUCCESS"}, statuses
+    untagged = [r["runId"] for r in ui.runs(createdAfter=t0)
+                if "dagster/sensor_name" not in {t["key"] for t in r["tags"]}]
+    assert not untagged, f"runs no sensor requested: {untagged}"
+
+
+def _events_in_order(ui, since: float | None = None) -> list[tuple]:
+    """Every materialization and check evaluation of the runs (created since `since`), by time
+    then run order: (seconds, kind, asset key, check name or partition, passed)."""
+    out = []
+    runs = sorted(ui.runs(**({"createdAfter": since} if since else {})),
+                  key=lambda r: r["creationTime"])
+    for n, run in enumerate(runs):
+        events = ui.gql(RUN_EVENTS, {"runId": run["runId"]})["logsForRun"]["events"]
+        for i, e in enumerate(events):
+            stamp = (int(e.get("timestamp") or 0) / 1000, n, i)
+            if e["__typename"] == "MaterializationEvent":
+                out.append((stamp, "mat", tuple(e["assetKey"]["path"]), e["partition"], None))
+            elif e["__typename"] == "AssetCheckEvaluationEvent":
+                ev = e["evaluation"]
+                out.append((stamp, "check", tuple(ev["assetKey"]["path"]), ev["checkName"],
+                            ev["success"]))
+    return [(s[0], *rest) for s, *rest in sorted(out)]
+
+
+def _blocking_checks_of_silver_inputs() -> dict[tuple, dict[tuple, set[str]]]:
+    """{gold key: {silver input: names of its blocking checks}}, from the definitions."""
+    from lake_assets.definitions import build_definitions
+    from lake_assets.settings import Settings
+
+    graph = build_definitions(Settings.load()).resolve_asset_graph()
+    out = {}
+    for key in graph.get_all_asset_keys():
+        if key.path[0] != "gold":
+            continue
+        out[tuple(key.path)] = {
+            tuple(p.path): {c.name for c in graph.get(p).check_keys if graph.get(c).blocking}
+            for p in graph.get(key).parent_keys if p.path[0] == "silver"}
+    return out
+
+
+def _unverified_inputs(events, upto: int, inputs: dict[tuple, set[str]]) -> list[str]:
+    """The silver inputs whose latest write before events[upto] lacks a passing latest
+    evaluation of each blocking check after that write."""
+    wrong = []
+    for silver, checks in inputs.items():
+        written = max((i for i in range(upto) if events[i][1:3] == ("mat", silver)), default=-1)
+        for check in checks:
+            evals = [i for i in range(upto) if events[i][1:4] == ("check", silver, check)]
+            if not evals or evals[-1] < written or not events[evals[-1]][4]:
+                wrong.append(f"{'/'.join(silver)}:{check}")
+    return wrong
+
+
+def test_gold_only_after_its_silver_inputs_passed_their_blocking_checks(flowing, flow_env):
+    ui = flowing[0]
+    events = _events_in_order(ui)
+    inputs = _blocking_checks_of_silver_inputs()
+    gold = [i for i, e in enumerate(events) if e[1] == "mat" and e[2][0] == "gold"]
+    assert gold, "no gold materialization in the instance"
+    for i in gold:
+        wrong = _unverified_inputs(events, i, inputs[events[i][2]])
+        assert not wrong, f"{'/'.join(events[i][2])}[{events[i][3]}] materialized before {wrong}"
+
+
+def _land_orders_breaking_the_threshold(landing: Path, root: Path) -> None:
+    """One DMS CDC file of orders: many of an unknown customer (silver quarantines them),
+    and a few paid ones of a known customer today, which would change today's daily_sales."""
+    from deltalake import DeltaTable
+
+    folder = landing / "shop" / "public" / "orders"
+    schema = pq.read_schema(max(folder.rglob("2*.parquet")))
+    customer = DeltaTable(str(root / "silver" / "shop" / "customers")).to_pyarrow_table(
+        columns=["customer_id"])["customer_id"][0].as_py()
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    n = BAD_ORDERS + GOOD_ORDERS
+    ids = range(10**12, 10**12 + n)
+    cols = {"Op": ["I"] * n, "dms_commit_ts": [now] * n, "order_id": list(ids),
+            "customer_id": [-1] * BAD_ORDERS + [customer] * GOOD_ORDERS,
+            "status": ["paid"] * n, "order_ts": [now] * n, "updated_at": [now] * n}
+    table = pa.table({f.name: cols[f.name] for f in schema}).cast(schema)
+    pq.write_table(table, folder / f"{now:%Y%m%d-%H%M%S}999.parquet")
+
+
+def test_a_failing_silver_blocking_check_keeps_gold_from_running(flowing, flow_env):
+    from bench import ui_latency as bench
+
+    ui, env, _ = flowing
+    t1 = time.time()
+    _land_orders_breaking_the_threshold(Path(env["LAKE_LANDING"]), Path(env["LAKE_ROOT"]))
+    check = ("silver", "shop", "orders")
+
+    def verdict():
+        evals = [e for e in _events_in_order(ui, t1)
+                 if e[1:4] == ("check", check, "quarantine_rate_below_threshold")]
+        return evals[-1] if evals else None
+
+    failed = bench.poll("silver/shop/orders checked", FLOW_TIMEOUT, verdict, ui, 2.0)
+    assert failed[4] is False, "the landed orders did not fail the quarantine threshold"
+
+    def settled():
+        # Both instigators of gold have looked since the verdict, and nothing is pending.
+        sensors = ui.sensors()
+        ticked = all(any(t["timestamp"] > failed[0] and t["status"] != "STARTED"
+                         for t in sensors[name]["ticks"])
+                     for name in (bench.GOLD_SENSOR, "default_automation_condition_sensor"))
+        return ticked and not ui.runs(statuses=bench.PENDING)
+
+    bench.poll("the sensors' next look", FLOW_TIMEOUT, settled, ui, 2.0)
+    waiting = [t["skipReason"] for t in ui.sensors()[bench.GOLD_SENSOR]["ticks"]
+               if t["timestamp"] > failed[0]]
+    assert any("silver/shop/orders:quarantine_rate_below_threshold" in (r or "") for r in waiting)
+    # The run that checked silver may hold gold too (the check then stops it before gold);
+    # no run may ask for gold after the verdict.
+    gold_runs = [r["runId"] for r in ui.runs(createdAfter=failed[0])
+                 if any(a["path"][0] == "gold" for a in r["assetSelection"] or [])]
+    gold_mats = [e for e in _events_in_order(ui, t1) if e[1] == "mat" and e[2][0] == "gold"]
+    assert not gold_runs and not gold_mats, f"gold after a failed check: {gold_runs} {gold_mats}"
