@@ -2,9 +2,11 @@
 
     python bench/ui_latency.py [--runs 3] [--max-concurrent-runs 1] [--timeout 600]
 
-Each repetition, in a fresh temp dir (DAGSTER_HOME, LAKE_ROOT, LAKE_LANDING under it):
-`lake-assets demo` lands ~3 weeks of the shop and syncs them; `dagster dev` starts on
-127.0.0.1 and a free port with the demo's workspace file; once the code location is loaded and
+Each repetition, in a fresh temp dir (LAKE_ROOT, LAKE_LANDING and DAGSTER_HOME under it):
+`lake-assets demo` lands ~3 weeks of the shop and syncs them into the instance it writes
+itself ($LAKE_ROOT/_dagster: one run at a time, the queue looked at every second; the bench
+keeps that unless --max-concurrent-runs); `dagster dev` starts on 127.0.0.1 and a free port
+with the demo's workspace file; once the code location is loaded and
 every sensor is running and has ticked, `lake-assets simulate --days 1` lands one more day
 (t0 = when it returns). The landing sensor, declarative automation and the gold partitions
 sensor then carry it to gold. GraphQL is polled until the chain is quiet: every table with new

@@ -12,7 +12,17 @@ The tests talk to it only through POST /graphql:
 - a run of `raw/shop/customers` for one landed day, launched like the UI's "Materialize",
   succeeds and writes that day's changes to the Delta table (read back with delta-rs).
 
-The test instance holds every run a sensor requests in the queue (a tag concurrency limit of
+A second `dagster dev` (fixture `flowing`) runs over a demo lake (`lake-assets demo --days 7`,
+a catalog of the test's own: orders' quarantine threshold at 2%) on the demo's instance, where
+runs execute; the test launches none:
+
+- a simulated day reaches gold: every gold date whose rows changed (delta-rs, before/after) is
+  materialized, by runs that sensors requested;
+- every gold materialization comes after a passing latest evaluation of each blocking check of
+  the silver tables it reads, itself after their latest write (event order, all runs);
+- orders that push silver/shop/orders over its threshold fail that check, and no gold runs.
+
+The first test instance holds every run a sensor requests in the queue (a tag concurrency limit of
 0 on `dagster/sensor_name`), so the sensor's and the automation's runs cannot write the lake
 while the test's run does, and the run under test is the only one that executes.
 """
