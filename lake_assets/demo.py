@@ -17,6 +17,22 @@ from pathlib import Path
 
 from lake_assets.settings import Settings, packaged_catalog
 
+# One run at a time: runs the sensors request write the same tables, and a laptop has few
+# cores; the lake's writes also retry on commit conflicts, so more is safe. The queue looks
+# every second, not Dagster's 5: a landed day queues ~10 short runs behind each other.
+INSTANCE_YAML = """\
+telemetry:
+  enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: 1
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
+"""
+
 
 def _dagster_home(settings: Settings) -> str:
     """The instance the demo's runs go into, so `dagster dev` shows them."""
@@ -29,10 +45,7 @@ def _dagster_home(settings: Settings) -> str:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        # One run at a time: runs the sensors request write the same tables, and a laptop
-        # has few cores; the lake's writes also retry on commit conflicts, so more is safe.
-        config.write_text("telemetry:\n  enabled: false\n"
-                          "concurrency:\n  runs:\n    max_concurrent_runs: 1\n")
+        config.write_text(INSTANCE_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
     return str(home)
 
@@ -45,9 +58,11 @@ def workspace_file(home: str) -> str:
     (`dagster dev -m lake_assets.definitions` would name it after the module)."""
     path = Path(home) / WORKSPACE
     if not path.exists():
-        path.write_text("load_from:\n  - python_module:\n"
-                        "      module_name: lake_assets.definitions\n"
-                        "      location_name: lake_assets\n")
+        path.write_text(
+            "load_from:\n  - python_module:\n"
+            "      module_name: lake_assets.definitions\n"
+            "      location_name: lake_assets\n"
+        )
     return str(path)
 
 
@@ -79,9 +94,13 @@ def _top_products(spark, settings: Settings, source: str, say) -> None:
     path = table_path(settings.lake_root, "gold", source, "product_daily_sales")
     if not delta.exists(path):
         return
-    top = delta.read(spark, path).groupBy("product_id", "name", "category").agg(
-        {"units": "sum", "gross_revenue": "sum"}
-    ).withColumnRenamed("sum(units)", "units").withColumnRenamed("sum(gross_revenue)", "revenue")
+    top = (
+        delta.read(spark, path)
+        .groupBy("product_id", "name", "category")
+        .agg({"units": "sum", "gross_revenue": "sum"})
+        .withColumnRenamed("sum(units)", "units")
+        .withColumnRenamed("sum(gross_revenue)", "revenue")
+    )
     rows = [r.asDict() for r in top.orderBy(top.revenue.desc()).limit(5).collect()]
     say(f"\ngold/{source}/product_daily_sales, top 5 products by revenue:")
     say(_table(rows, ["product_id", "name", "category", "units", "revenue"]))
@@ -136,8 +155,11 @@ _DEFECTS = {
 
 
 def _repairs(table, column: str, needs: tuple[str, ...]) -> bool:
-    done = {"trim": table.trim_strings, "lower": column in table.lower,
-            "upper": column in table.upper}
+    done = {
+        "trim": table.trim_strings,
+        "lower": column in table.lower,
+        "upper": column in table.upper,
+    }
     return bool(needs) and all(done[n] for n in needs)
 
 
@@ -161,8 +183,14 @@ def _caught_first_elsewhere(spark, settings: Settings, table, rule: str) -> int:
     return flagged.where((F.col("_rule") != rule) & ~F.col(f"_ok_{rule}")).count()
 
 
-def explain_defects(spark, settings: Settings, source, injected: dict[str, int],
-                    quarantined: dict[str, dict[str, int]], say) -> None:
+def explain_defects(
+    spark,
+    settings: Settings,
+    source,
+    injected: dict[str, int],
+    quarantined: dict[str, dict[str, int]],
+    say,
+) -> None:
     """Say how the defects the simulator injected add up to the rows silver quarantines."""
     groups: dict[tuple[str, str, str], list[str]] = {}
     for kind, (table, column, rule, _) in _DEFECTS.items():
@@ -174,18 +202,38 @@ def explain_defects(spark, settings: Settings, source, injected: dict[str, int],
         table = known.get(table_name)
         if table is None or rule not in {r.name for r in table.rules}:
             continue
-        lines.append(_defect_line(spark, settings, table, column, rule, kinds, injected,
-                                  quarantined.get(table_name, {}).get(rule, 0)))
+        lines.append(
+            _defect_line(
+                spark,
+                settings,
+                table,
+                column,
+                rule,
+                kinds,
+                injected,
+                quarantined.get(table_name, {}).get(rule, 0),
+            )
+        )
     if not lines:
         return
-    say("\ninjected defects -> rows quarantined (bronze, and so silver, holds each row's latest "
-        "version only):")
+    say(
+        "\ninjected defects -> rows quarantined (bronze, and so silver, holds each row's latest "
+        "version only):"
+    )
     for line in lines:
         say(f"  {line}")
 
 
-def _defect_line(spark, settings: Settings, table, column: str, rule: str, kinds: list[str],
-                 injected: dict[str, int], quarantined: int) -> str:
+def _defect_line(
+    spark,
+    settings: Settings,
+    table,
+    column: str,
+    rule: str,
+    kinds: list[str],
+    injected: dict[str, int],
+    quarantined: int,
+) -> str:
     total = sum(injected[k] for k in kinds)
     repaired = sum(injected[k] for k in kinds if _repairs(table, column, _DEFECTS[k][3]))
     first_drop = next((r.name for r in table.rules if r.action == "drop"), None)
@@ -193,14 +241,19 @@ def _defect_line(spark, settings: Settings, table, column: str, rule: str, kinds
     gone = total - quarantined - repaired - elsewhere
     parts = [f"{quarantined} quarantined by {rule}"]
     if repaired:
-        parts.append(f"{repaired} repaired by silver's standardization before the rules "
-                     f"(upper/lower case, spaces)")
+        parts.append(
+            f"{repaired} repaired by silver's standardization before the rules "
+            f"(upper/lower case, spaces)"
+        )
     if elsewhere:
-        parts.append(f"{elsewhere} on rows an earlier drop rule quarantined (a row's first "
-                     f"violated drop rule names it)")
+        parts.append(
+            f"{elsewhere} on rows an earlier drop rule quarantined (a row's first "
+            f"violated drop rule names it)"
+        )
     if gone > 0:
-        parts.append(f"{gone} no longer current (a later update replaced the value, or the row "
-                     f"was deleted)")
+        parts.append(
+            f"{gone} no longer current (a later update replaced the value, or the row was deleted)"
+        )
     kinds_text = ", ".join(f"{k}={injected[k]}" for k in kinds)
     line = f"{table.name}.{column}: {total} injected ({kinds_text}) = " + " + ".join(parts)
     if gone < 0:
@@ -215,16 +268,26 @@ def _land(settings: Settings, args, say):
     try:
         landed = history(settings.landing)
         if landed is not None:
-            say(f"history already landed in {settings.landing}: {landed.describe()}; landing "
-                "no more (`lake-assets simulate --days N` does), syncing what is there")
+            say(
+                f"history already landed in {settings.landing}: {landed.describe()}; landing "
+                "no more (`lake-assets simulate --days N` does), syncing what is there"
+            )
             return landed
         # The history ends now and runs at about real speed: days as a shop has them.
         start = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=args.days)
         # No full load: it would belong to a catalog's first partition, which differs from one
         # catalog to another; dated CDC files land in the same partition under any catalog.
-        summary = simulate(settings.landing, args.days, seed=args.seed, scale=args.scale,
-                           fmt=args.fmt, dirty=args.dirty, progress=say, start=start,
-                           full_load=False)
+        summary = simulate(
+            settings.landing,
+            args.days,
+            seed=args.seed,
+            scale=args.scale,
+            fmt=args.fmt,
+            dirty=args.dirty,
+            progress=say,
+            start=start,
+            full_load=False,
+        )
         say(summary.describe())
         return history(settings.landing)
     except SimulationError as e:
@@ -241,14 +304,21 @@ def own_catalog(home: str, first_day: dt.date) -> str:
     starts weeks before the day it is run, whenever that is."""
     packaged = Path(packaged_catalog())
     folder = Path(home) / OWN_CATALOG
-    shutil.copytree(packaged.parent, folder, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    text, n = re.subn(r'(?m)^(\s+start_date:\s*).*$', rf'\g<1>"{first_day}"',
-                      packaged.read_text(), count=1)
+    shutil.copytree(
+        packaged.parent,
+        folder,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("*.py", "__pycache__"),
+    )
+    text, n = re.subn(
+        r"(?m)^(\s+start_date:\s*).*$", rf'\g<1>"{first_day}"', packaged.read_text(), count=1
+    )
     if n != 1:
         raise ValueError(f"{packaged}: no start_date line to set")
-    header = (f"# Written by `lake-assets demo`: {packaged}\n# with start_date set to the first "
-              "day of the demo's history, so the daily partitions begin where its data does.\n")
+    header = (
+        f"# Written by `lake-assets demo`: {packaged}\n# with start_date set to the first "
+        "day of the demo's history, so the daily partitions begin where its data does.\n"
+    )
     (folder / packaged.name).write_text(header + text)
     return str(folder / packaged.name)
 
@@ -259,19 +329,25 @@ def _catalog_for(settings: Settings, home: str, landed, say) -> Settings:
         return settings
     packaged_start = _start_of(packaged_catalog())
     if landed.full_load or landed.warmup_days:  # a LOAD, or rows dated before the first day
-        say(f"this history has a full load: it is in raw's first daily partition, "
-            f"{packaged_start}, the catalog's start_date, as DMS names LOAD files without a date")
+        say(
+            f"this history has a full load: it is in raw's first daily partition, "
+            f"{packaged_start}, the catalog's start_date, as DMS names LOAD files without a date"
+        )
         return settings
     path = Path(home) / OWN_CATALOG / Path(packaged_catalog()).name
     if not path.exists() or _start_of(path) != landed.first_day:  # another lake's, or none
         path = Path(own_catalog(home, landed.first_day))
-    say(f"catalog: {path}: the packaged one with start_date {landed.first_day}, the history's "
+    say(
+        f"catalog: {path}: the packaged one with start_date {landed.first_day}, the history's "
         "first day, so the daily partitions begin where its data does (the packaged "
-        f"{packaged_start} is for a shop's whole past).")
-    say("The demo's DMS task has no full load: LOAD files carry no date, so the lake files them "
+        f"{packaged_start} is for a shop's whole past)."
+    )
+    say(
+        "The demo's DMS task has no full load: LOAD files carry no date, so the lake files them "
         "in a catalog's first partition, which differs from catalog to catalog. The shop's "
         f"existing customers and products are its first inserts, in partition {landed.first_day};"
-        " every file is dated, so the packaged catalog places each in the same partition.")
+        " every file is dated, so the packaged catalog places each in the same partition."
+    )
     return dataclasses.replace(settings, sources=str(path))
 
 
@@ -282,11 +358,11 @@ def _start_of(path) -> dt.date:
 
 
 def demo(settings: Settings, args, say) -> int:
+    import dagster as dg
+
     from lake_assets.catalog import load_catalog
     from lake_assets.definitions import build_definitions
     from lake_assets.sync import sync
-
-    import dagster as dg
 
     home = _dagster_home(settings)
     say(f"lake: {settings.lake_root}\nlanding: {settings.landing}\ndagster instance: {home}")
@@ -297,13 +373,18 @@ def demo(settings: Settings, args, say) -> int:
     report(settings, say)
     for f in result.failures:
         print(f"FAILED {f}", file=sys.stderr, flush=True)
-    env = [f"DAGSTER_HOME={shlex.quote(home)}", f"LAKE_ROOT={shlex.quote(settings.lake_root)}",
-           f"LAKE_LANDING={shlex.quote(settings.landing)}"]
+    env = [
+        f"DAGSTER_HOME={shlex.quote(home)}",
+        f"LAKE_ROOT={shlex.quote(settings.lake_root)}",
+        f"LAKE_LANDING={shlex.quote(settings.landing)}",
+    ]
     if settings.sources != packaged_catalog():
         env.append(f"LAKE_SOURCES={shlex.quote(settings.sources)}")
     say("\nOpen the same lake in the Dagster UI:")
     say(f"  {' '.join(env)} dagster dev -w {shlex.quote(workspace_file(home))}")
-    say("then land more in another terminal, and watch the sensor and automation carry it to "
-        "gold (or sync it with `lake-assets sync`, the same variables set):")
+    say(
+        "then land more in another terminal, and watch the sensor and automation carry it to "
+        "gold (or sync it with `lake-assets sync`, the same variables set):"
+    )
     say(f"  LAKE_LANDING={shlex.quote(settings.landing)} lake-assets simulate --days 1")
     return 0 if result.ok else 1

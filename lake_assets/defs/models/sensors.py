@@ -13,6 +13,7 @@ from lake_assets.lib import models, plan
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 
+from ..automation import SENSOR_INTERVAL_SECONDS
 from .assets import deps_of
 
 _PASSED = "SUCCEEDED"  # AssetCheckExecutionRecordStatus's value for a check that passed
@@ -40,11 +41,11 @@ def partitions_sensor(source: Source, layer: str, parts: list) -> dg.SensorDefin
     @dg.sensor(
         name=f"{layer}_partitions_sensor_{source.name}",
         target=targets,
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            f"After {', '.join('/'.join(k.path) for k in watched)} change, requests the partitions of "
-            f"{', '.join('/'.join(k.path) for k in targets)} whose rows change."
+            f"After {', '.join('/'.join(k.path) for k in watched)} change, requests the "
+            f"partitions of {', '.join('/'.join(k.path) for k in targets)} whose rows change."
         ),
     )
     def _sensor(context: dg.SensorEvaluationContext, spark: SparkResource, lake: LakeResource):
@@ -60,19 +61,23 @@ def partitions_sensor(source: Source, layer: str, parts: list) -> dg.SensorDefin
             return dg.SkipReason(f"waiting for the blocking checks of {', '.join(waiting)} to pass")
         stamp = hashlib.sha1(json.dumps(marks, sort_keys=True).encode()).hexdigest()[:12]
         session = spark.session()
+        by_range: dict[tuple, list[dg.AssetKey]] = {}
         for model, key in zip(parts, targets):
-            days = models.dates_to_sync(session, lake.root, source, model)
-            for first, last in plan.date_ranges(days):
-                # One run per range of dates (a single-run backfill), not one run per date.
-                yield dg.RunRequest(
-                    run_key=f"{'/'.join(key.path)}:{first}..{last}:{stamp}",
-                    asset_selection=[key],
-                    tags={
-                        "lake/trigger": f"{layer}_partitions_sensor",
-                        PARTITION_RANGE_START_TAG: first.isoformat(),
-                        PARTITION_RANGE_END_TAG: last.isoformat(),
-                    },
-                )
+            for dates in plan.date_ranges(models.dates_to_sync(session, lake.root, source, model)):
+                by_range.setdefault(dates, []).append(key)
+        for (first, last), keys in sorted(by_range.items()):
+            # One run per range of dates (a single-run backfill), with every model that range
+            # touches: a run takes seconds to start, more than a model takes to write a range.
+            names = ",".join("/".join(k.path) for k in keys)
+            yield dg.RunRequest(
+                run_key=f"{names}:{first}..{last}:{stamp}",
+                asset_selection=keys,
+                tags={
+                    "lake/trigger": f"{layer}_partitions_sensor",
+                    PARTITION_RANGE_START_TAG: first.isoformat(),
+                    PARTITION_RANGE_END_TAG: last.isoformat(),
+                },
+            )
         context.update_cursor(json.dumps(marks))
 
     return _sensor

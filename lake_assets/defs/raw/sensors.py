@@ -15,6 +15,8 @@ from lake_assets.keys import asset_key
 from lake_assets.lib import plan
 from lake_assets.resources.lake import LakeResource, LandingResource
 
+from ..automation import SENSOR_INTERVAL_SECONDS
+
 Digests = dict[str, dict[str, str]]  # {table: {raw day: digest of its new files}}
 
 
@@ -57,7 +59,7 @@ def landing_sensor(source: Source) -> dg.SensorDefinition:
     @dg.sensor(
         name=f"landing_files_sensor_{source.name}",
         target=raw_keys,
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Requests raw partitions of {source.name} for landed files raw lacks.",
     )
