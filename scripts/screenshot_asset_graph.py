@@ -17,12 +17,16 @@ asset tree that takes a third of the width. The script collapses the navigation 
 tree, lays the graph out top to bottom, expands all groups (the UI's Alt+E, which also fits
 the graph to the width), waits until every group is drawn and two screenshots a second and
 a half apart are identical, and writes the PNG (1600x1000 by default).
+
+Its options, its demo lake and webserver (`parser`, `run`) and its browser (`chromium_page`,
+`settled_screenshot`) also serve `screenshot_daily_sales_chart.py`.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import re
@@ -227,7 +231,9 @@ def find_chromium(explicit: str | None) -> str:
     )
 
 
-def shoot(url: str, output: Path, chromium: str, width: int, height: int, timeout: float) -> None:
+@contextlib.contextmanager
+def chromium_page(chromium: str, width: int, height: int, init_script: str = INIT_SCRIPT):
+    """A headless Chromium at width x height, as a Page; the browser stops on leaving."""
     try:
         from websockets.sync.client import connect
     except ImportError:
@@ -235,8 +241,6 @@ def shoot(url: str, output: Path, chromium: str, width: int, height: int, timeou
             "this script needs the `websockets` package (pip install websockets)"
         ) from None
 
-    groups = group_names(url)
-    say(f"asset groups: {', '.join(groups)}")
     profile = tempfile.mkdtemp(prefix="asset-graph-chromium-")
     browser = subprocess.Popen(
         [
@@ -275,45 +279,61 @@ def shoot(url: str, output: Path, chromium: str, width: int, height: int, timeou
                 deviceScaleFactor=1,
                 mobile=False,
             )
-            page.call("Page.addScriptToEvaluateOnNewDocument", source=INIT_SCRIPT)
-            page.call("Page.navigate", url=f"{url.rstrip('/')}/asset-groups")
-
-            def graph_drawn():
-                s = page.eval(GRAPH_STATE) or {}
-                if s.get("dialog"):
-                    page.eval(SKIP_DIALOG)
-                    return False
-                return not s.get("loading") and all(g in s.get("text", "") for g in groups) and s
-
-            wait_until("the asset graph to load", graph_drawn, timeout)
-            say(f"hid: {', '.join(page.eval(HIDE_NAV_AND_TREE)) or 'nothing'}")
-            time.sleep(1)
-            if "expanded=" not in page.eval("location.href"):
-                page.key(
-                    "e", "KeyE", 69, modifiers=1
-                )  # Alt+E: expand all groups (and fit to width)
-            wait_until(
-                "the groups to expand", lambda: "expanded=" in page.eval("location.href"), 30
-            )
-            wait_until("the expanded graph", graph_drawn, timeout)
-
-            previous, shot = None, None
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:  # settled: two identical screenshots in a row
-                time.sleep(1.5)
-                shot = page.screenshot()
-                if shot == previous:
-                    break
-                previous = shot
-            else:
-                say("warning: the page never settled; writing the last screenshot")
+            page.call("Page.addScriptToEvaluateOnNewDocument", source=init_script)
+            yield page
     finally:
         stop(browser)
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def settled_screenshot(page: Page, timeout: float) -> bytes:
+    """The page once two screenshots a second and a half apart are identical."""
+    previous, shot = None, None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(1.5)
+        shot = page.screenshot()
+        if shot == previous:
+            return shot
+        previous = shot
+    say("warning: the page never settled; writing the last screenshot")
+    return shot
+
+
+def write_png(shot: bytes, output: Path) -> None:
     w, h = struct.unpack(">II", shot[16:24])
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(shot)
     say(f"wrote {output} ({w}x{h}, {len(shot):,} bytes)")
+
+
+def skip_dialog_or(page: Page, ready) -> bool:
+    """ready(state) on the page's state, after skipping the community dialog if it is open."""
+    s = page.eval(GRAPH_STATE) or {}
+    if s.get("dialog"):
+        page.eval(SKIP_DIALOG)
+        return False
+    return not s.get("loading") and bool(ready(s))
+
+
+def shoot(url: str, output: Path, chromium: str, width: int, height: int, timeout: float) -> None:
+    groups = group_names(url)
+    say(f"asset groups: {', '.join(groups)}")
+    with chromium_page(chromium, width, height) as page:
+        page.call("Page.navigate", url=f"{url.rstrip('/')}/asset-groups")
+
+        def graph_drawn():
+            return skip_dialog_or(page, lambda s: all(g in s.get("text", "") for g in groups))
+
+        wait_until("the asset graph to load", graph_drawn, timeout)
+        say(f"hid: {', '.join(page.eval(HIDE_NAV_AND_TREE)) or 'nothing'}")
+        time.sleep(1)
+        if "expanded=" not in page.eval("location.href"):
+            page.key("e", "KeyE", 69, modifiers=1)  # Alt+E: expand all groups (and fit to width)
+        wait_until("the groups to expand", lambda: "expanded=" in page.eval("location.href"), 30)
+        wait_until("the expanded graph", graph_drawn, timeout)
+        shot = settled_screenshot(page, timeout)
+    write_png(shot, output)
 
 
 def threading_drain(proc: subprocess.Popen) -> None:
@@ -380,8 +400,9 @@ def serve_demo_lake(args, tmp: Path) -> tuple[str, subprocess.Popen]:
     return f"http://127.0.0.1:{port}", proc
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parser(description: str, output: Path) -> argparse.ArgumentParser:
+    """The options every screenshot script of this directory takes."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument(
         "--url", help="a running Dagster webserver (default: build a demo lake and start one)"
     )
@@ -396,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="without --url: serve --lake-root as it is, no demo run",
     )
-    p.add_argument("--output", default=str(REPO / "docs" / "asset_graph.png"))
+    p.add_argument("--output", default=str(output))
     p.add_argument("--chromium", help="Chromium executable (default: chromium on PATH)")
     p.add_argument("--width", type=int, default=1600)
     p.add_argument("--height", type=int, default=1000)
@@ -406,6 +427,11 @@ def main(argv: list[str] | None = None) -> int:
         default=180,
         help="seconds for the webserver and for the page (each)",
     )
+    return p
+
+
+def run(p: argparse.ArgumentParser, argv: list[str] | None, shoot_page) -> int:
+    """Parse argv, serve a demo lake unless --url, and shoot_page(url, output, chromium, ...)."""
     args = p.parse_args(argv)
     if args.no_demo and not args.lake_root:
         p.error("--no-demo needs --lake-root")
@@ -414,18 +440,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.url:
         url = args.url.rstrip("/")
         wait_for_webserver(url, args.timeout)
-        shoot(url, output, chromium, args.width, args.height, args.timeout)
+        shoot_page(url, output, chromium, args.width, args.height, args.timeout)
         return 0
     tmp = Path(tempfile.mkdtemp(prefix="asset-graph-"))
     url, proc = serve_demo_lake(args, tmp)
     try:
         say(f"starting dagster-webserver at {url} ...")
         wait_for_webserver(url, args.timeout, proc)
-        shoot(url, output, chromium, args.width, args.height, args.timeout)
+        shoot_page(url, output, chromium, args.width, args.height, args.timeout)
     finally:
         stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)  # the lake too, unless --lake-root put it elsewhere
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser(__doc__.split("\n\n")[0], REPO / "docs" / "asset_graph.png")
+    return run(p, argv, shoot)
 
 
 if __name__ == "__main__":
