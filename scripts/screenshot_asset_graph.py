@@ -5,7 +5,7 @@
     python scripts/screenshot_asset_graph.py --url http://127.0.0.1:3000   # a running webserver
 
 Without --url it runs `lake-assets demo --lake-root <tmp>/lake` (a synced lake, so the graph
-shows materialized assets), then `dagster-webserver -m lake_assets.definitions` on 127.0.0.1
+shows materialized assets), then `dagster-webserver -w workspace.yaml` on 127.0.0.1
 and a free port against that lake (the webserver only: no daemon, so no sensor starts runs
 while the page is shot), and stops it (its whole process group) at the end.
 
@@ -383,8 +383,8 @@ def serve_demo_lake(args, tmp: Path) -> tuple[str, subprocess.Popen]:
             sys.executable,
             "-m",
             "dagster_webserver",
-            "-m",
-            "lake_assets.definitions",
+            "-w",
+            str(REPO / "workspace.yaml"),  # the code location as `lake_assets`
             "-h",
             "127.0.0.1",
             "-p",

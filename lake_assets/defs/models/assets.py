@@ -102,7 +102,7 @@ def _partitions(context, session, lake: LakeResource, model, first: dt.date, las
         recent = models.frame(
             session, lake.root, model, last - dt.timedelta(days=CHART_DAYS - 1), last
         )
-        meta["chart"] = _chart(recent, model, f"{model.name}, {CHART_DAYS} days to {last}")
+        meta["chart"] = _chart(recent, model)
     yield dg.Output(df, metadata=meta)
 
 
@@ -121,7 +121,7 @@ def _whole(context, session, lake: LakeResource, model):
         return
     meta = _preview(df, model, "all")
     if model.chart:
-        meta["chart"] = _chart(df, model, model.name)
+        meta["chart"] = _chart(df, model)
     yield dg.Output(df, metadata=meta)
     fingerprint.store(
         session,
@@ -158,11 +158,12 @@ def _figures(df) -> dict:
     return out
 
 
-def _chart(df, model, title: str) -> dg.MetadataValue:
+def _chart(df, model) -> dg.MetadataValue:
     chart = model.chart
     rows = [r.asDict() for r in df.orderBy(chart.x).limit(CHART_ROWS).collect()]
     if not rows:
         return dg.MetadataValue.md("_no rows to chart_")
+    title = f"{model.name}, {rows[0][chart.x]}..{rows[-1][chart.x]}"
     image = charts.png(rows, chart.x, chart.y, chart.kind, title)
     return dg.MetadataValue.md(charts.markdown_image(image, title))
 
