@@ -4,6 +4,7 @@ import datetime as dt
 from typing import Any
 
 import dagster as dg
+from pyspark.sql import functions as F
 
 from lake_assets.catalog import Source
 from lake_assets.keys import asset_key
@@ -96,7 +97,10 @@ def _partitions(context, session, lake: LakeResource, model, first: dt.date, las
         raise dg.Failure(
             f"model {model.source}.{model.name}: {e} has no table yet; sync it first"
         ) from None
-    meta = {**_preview(df, model, f"{first}..{last}"), **_figures(df)}
+    # Each partition its own figures (a run of several dates writes them all at once).
+    for day, figures in _figures_by_date(df, model.partitioned_by, first, last).items():
+        context.add_asset_metadata(figures, partition_key=day.isoformat())
+    meta = _preview(df, model, f"{first}..{last}")
     if model.chart:
         # The run's dates in the context of the month before them.
         recent = models.frame(
@@ -141,20 +145,31 @@ def _preview(df, model, dates: str) -> dict:
     return {"dates": dates, "preview": dg.MetadataValue.md("\n".join(lines))}
 
 
-def _figures(df) -> dict:
-    """The run's own figures: its rows, and the sum of each numeric column over them."""
+def _figures_by_date(df, column: str, first: dt.date, last: dt.date) -> dict[dt.date, dict]:
+    """Per date of the run: its rows, and the sum of each numeric column over them (zeros for
+    a date whose rows vanished)."""
     numeric = [
         f.name
         for f in df.schema.fields
-        if f.dataType.typeName() in ("integer", "long", "short", "decimal", "double", "float")
+        if f.name != column
+        and f.dataType.typeName() in ("integer", "long", "short", "decimal", "double", "float")
     ]
-    row = df.selectExpr(
-        "COUNT(*) AS `__rows`", *[f"SUM(`{c}`) AS `{c}`" for c in numeric]
-    ).collect()[0]
-    out = {"rows_written": int(row["__rows"])}
-    for c in numeric:
-        value = row[c]
-        out[f"sum_{c}"] = 0 if value is None else value if isinstance(value, int) else float(value)
+    aggregates = [
+        F.count(F.lit(1)).alias("__rows"),
+        *[F.sum(F.col(f"`{c}`")).alias(c) for c in numeric],
+    ]
+    found = {r[column]: r for r in df.groupBy(column).agg(*aggregates).collect()}
+    out = {}
+    for i in range((last - first).days + 1):
+        day = first + dt.timedelta(days=i)
+        row = found.get(day)
+        figures = {"rows_written": int(row["__rows"]) if row else 0}
+        for c in numeric:
+            value = row[c] if row else None
+            figures[f"sum_{c}"] = (
+                0 if value is None else value if isinstance(value, int) else float(value)
+            )
+        out[day] = figures
     return out
 
 
