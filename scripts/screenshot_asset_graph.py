@@ -19,7 +19,8 @@ the graph to the width), waits until every group is drawn and two screenshots a 
 a half apart are identical, and writes the PNG (1600x1000 by default).
 
 Its options, its demo lake and webserver (`parser`, `run`) and its browser (`chromium_page`,
-`settled_screenshot`) also serve `screenshot_daily_sales_chart.py`.
+`settled_screenshot`) also serve `screenshot_daily_sales_chart.py` and
+`screenshot_daily_sales_plots.py`.
 """
 
 from __future__ import annotations
