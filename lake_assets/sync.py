@@ -133,7 +133,11 @@ def _line(key: dg.AssetKey, mats: list, secs: float) -> str:
             f"  {'/'.join(key.path):<40} unchanged (inputs as at its last run) seconds={secs:.1f}"
         )
     rows = last.get("dagster/row_count")
-    text = f"  {'/'.join(key.path):<40} rows={rows.value if rows is not None else '-'}"
+    rows = rows.value if rows is not None else "-"
+    if all("rows_written" in m.metadata for m in mats):
+        # Each partition counted its own rows (a partitioned model): the run's rows are their sum.
+        rows = sum(m.metadata["rows_written"].value for m in mats)
+    text = f"  {'/'.join(key.path):<40} rows={rows}"
     if "changes_applied" in last:
         text += f" changes={last['changes'].value} applied={last['changes_applied'].value}"
     elif "changes" in last:

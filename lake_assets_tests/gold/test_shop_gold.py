@@ -291,6 +291,7 @@ def test_a_partition_carries_its_own_figures_a_chart_and_described_columns(shop)
         meta = by_partition[day]
         first, last = meta["dates"].value.split("..")
         assert first <= day <= last and meta["rows_written"].value == 1
+        assert meta["dagster/row_count"].value == 1  # the partition's rows, not the table's
         assert meta["sum_orders"].value == row["orders"]
         assert meta["sum_gross_revenue"].value == pytest.approx(float(row["gross_revenue"]))
     assert any(

@@ -185,6 +185,10 @@ def test_a_late_change_recomputes_exactly_its_date(synced, late):
     assert late["sync"].ok, late["sync"].failures
     assert late["partitions"] == ["2024-01-03"]
     assert "gold/shop/region_daily: 2024-01-03..2024-01-03" in late["lines"]
+    # its line counts the rows the run wrote (that date's), not the table's
+    (line,) = [x for x in late["lines"] if x.startswith("  gold/shop/region_daily ")]
+    written = sum(1 for r in late["gold"] if str(r["order_date"]) == "2024-01-03")
+    assert f" rows={written} " in line and written < len(late["gold"]), line
     before, after = synced["files1"], late["files"]
     assert set(before) == set(after)
     assert {d for d in before if before[d] != after[d]} == {"2024-01-03"}

@@ -163,7 +163,9 @@ def _figures_by_date(df, column: str, first: dt.date, last: dt.date) -> dict[dt.
     for i in range((last - first).days + 1):
         day = first + dt.timedelta(days=i)
         row = found.get(day)
-        figures = {"rows_written": int(row["__rows"]) if row else 0}
+        rows = int(row["__rows"]) if row else 0
+        # The partition's rows, not the table's (the IO manager counts the whole table).
+        figures = {"rows_written": rows, "dagster/row_count": rows}
         for c in numeric:
             value = row[c] if row else None
             figures[f"sum_{c}"] = (
