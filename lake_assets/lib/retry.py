@@ -17,7 +17,14 @@ _CONFLICT_MARKERS = (
 )
 
 
+class LostWriteError(RuntimeError):
+    """A write committed, but a concurrent writer's commit then replaced what it wrote: done
+    again on a fresh snapshot, like a commit conflict."""
+
+
 def is_commit_conflict(exc: BaseException) -> bool:
+    if isinstance(exc, LostWriteError):
+        return True
     text = str(exc).lower()
     return any(m in text for m in _CONFLICT_MARKERS)
 

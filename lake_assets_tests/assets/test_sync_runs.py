@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from lake_assets.resources.io_manager import LocalRows
+from lake_assets.resources.io_manager import LocalRows, MustHold
 
 from ._lake import SRC, assert_ok, bronze, catalog, cdc, load, r
 
@@ -66,7 +66,8 @@ def test_a_run_keeps_no_landed_rows_once_they_are_written(lake):
             partition_key="2024-01-01",
         )
         out = res.output_for_node("raw__s__a")
-    assert isinstance(out, LocalRows) and out.rows is None
+    assert isinstance(out, MustHold) and isinstance(out.output, LocalRows)
+    assert out.output.rows is None
     assert len(lake.rows("raw", SRC, "a")) == 3
 
 

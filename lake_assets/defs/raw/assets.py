@@ -26,6 +26,7 @@ from lake_assets.resources.io_manager import (
     PARTITION_COLUMN,
     WRITE_MODE,
     LocalRows,
+    MustHold,
     stage_local_rows,
     time_window_predicate,
 )
@@ -163,7 +164,8 @@ def raw_asset(source: Source, table: Table) -> dg.AssetsDefinition:
                 "read_seconds": round(time.monotonic() - started, 2),
             }
         )
-        return out
+        # Raw must hold the files it adds once written (else it writes again).
+        return MustHold(out, "_source_file", tuple(sorted(with_rows)))
 
     return _raw
 
