@@ -178,19 +178,11 @@ def cmd_sync(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from lake_assets.sources.shop.simulator import SimulationError, simulate
+    from lake_assets.demo import land_days
+    from lake_assets.sources.shop.simulator import SimulationError
 
-    settings = _settings(args)
     try:
-        summary = simulate(
-            settings.landing,
-            args.days,
-            seed=args.seed,
-            scale=args.scale,
-            fmt=args.fmt,
-            dirty=args.dirty,
-            progress=say,
-        )
+        summary = land_days(_settings(args), args, say)
     except SimulationError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 2

@@ -261,9 +261,26 @@ def _defect_line(
     return line
 
 
+def land_days(settings: Settings, args, say, **more):
+    """`args.days` simulated days of the shop, with the command line's history options (demo
+    and simulate); `more` for the simulator's other options."""
+    from lake_assets.sources.shop.simulator import simulate
+
+    return simulate(
+        settings.landing,
+        args.days,
+        seed=args.seed,
+        scale=args.scale,
+        fmt=args.fmt,
+        dirty=args.dirty,
+        progress=say,
+        **more,
+    )
+
+
 def _land(settings: Settings, args, say):
     """Land a new history unless one has landed; either way, say what it is (None: none)."""
-    from lake_assets.sources.shop.simulator import SimulationError, history, simulate
+    from lake_assets.sources.shop.simulator import SimulationError, history
 
     try:
         landed = history(settings.landing)
@@ -277,18 +294,7 @@ def _land(settings: Settings, args, say):
         start = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=args.days)
         # No full load: it would belong to a catalog's first partition, which differs from one
         # catalog to another; dated CDC files land in the same partition under any catalog.
-        summary = simulate(
-            settings.landing,
-            args.days,
-            seed=args.seed,
-            scale=args.scale,
-            fmt=args.fmt,
-            dirty=args.dirty,
-            progress=say,
-            start=start,
-            full_load=False,
-        )
-        say(summary.describe())
+        say(land_days(settings, args, say, start=start, full_load=False).describe())
         return history(settings.landing)
     except SimulationError as e:
         say(f"not landing history: {e}")
