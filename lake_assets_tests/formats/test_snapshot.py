@@ -3,6 +3,7 @@ changes, synced through the real assets into Delta tables."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -126,3 +127,130 @@ def test_a_multi_part_snapshot_in_csv_and_parquet_is_one_snapshot(lake, monkeypa
         ("I", 6, "20240103-100000_00001.parquet"),
     ]
     assert _state(lake) == [(1, "A", 1), (3, "c, with comma", 3), (5, "e", 5), (6, "f", 6)]
+
+
+def _tables(lake) -> tuple:
+    """Raw's and bronze's versions and rows: what must not move when a run fails."""
+    return (
+        lake.version("raw", "s", "t"),
+        lake.version("bronze", "s", "t"),
+        _changes(lake),
+        _state(lake),
+    )
+
+
+def _failure(result) -> str:
+    assert not result.ok
+    return " ".join(result.failures)
+
+
+def test_a_snapshot_older_than_the_newest_applied_fails_naming_it_and_changes_nothing(lake):
+    _catalog(lake)
+    _parquet(lake, "20240102-100000.parquet", [(1, "a", 1)])
+    _parquet(lake, "20240103-100000.parquet", [(1, "b", 1)])
+    assert_ok(lake.sync())
+    before = _tables(lake)
+    _parquet(lake, "20240102-120000.parquet", [(1, "x", 1), (2, "y", 2)])  # landed late
+    why = _failure(lake.sync())
+    assert "20240102-120000.parquet: snapshot 20240102-120000000 is older than" in why
+    assert _tables(lake) == before
+    # A part of the applied snapshot that lands after it was applied is refused too.
+    (_folder(lake) / "20240102-120000.parquet").unlink()
+    _parquet(lake, "20240103-100000-2.parquet", [(3, "c", 3)])
+    why = _failure(lake.sync())
+    assert "20240103-100000-2.parquet: a part of snapshot 20240103-100000000" in why
+    assert _tables(lake) == before
+    # Once it is gone, a later snapshot applies as usual.
+    (_folder(lake) / "20240103-100000-2.parquet").unlink()
+    _parquet(lake, "20240104-100000.parquet", [(1, "b", 1), (4, "d", 4)])
+    assert_ok(lake.sync())
+    assert _state(lake) == [(1, "b", 1), (4, "d", 4)]
+
+
+def test_a_snapshot_missing_the_key_column_fails_naming_file_and_column(lake):
+    _catalog(lake)
+    _parquet(lake, "20240102-100000.parquet", [(1, "a", 1)])
+    assert_ok(lake.sync())
+    before = _tables(lake)
+    no_key = pa.schema([("v", pa.string()), ("n", pa.int32())])
+    _parquet(lake, "20240103-100000.parquet", [("a", 1)], no_key)
+    why = _failure(lake.sync())
+    assert "20240103-100000.parquet: primary key column(s) ['id'] of table 't' missing" in why
+    assert _tables(lake) == before
+
+
+def test_a_null_or_repeated_key_fails_naming_the_file(lake):
+    _catalog(lake)
+    _csv(lake, "20240102-100000-1.csv", "id,v,n\n1,a,1\n")
+    _csv(lake, "20240102-100000-2.csv", "id,v,n\n2,b,2\n1,again,1\n")
+    why = _failure(lake.sync())
+    assert "20240102-100000-1.csv: key {'id': 1} of table s.t appears 2 times" in why
+    assert not lake.path("raw", "s", "t").exists()
+    _csv(lake, "20240102-100000-2.csv", "id,v,n\n2,b,2\n,nokey,3\n")
+    why = _failure(lake.sync())
+    assert "20240102-100000-2.csv: row 1 (position in the file)" in why
+    assert "primary key column 'id' is null" in why
+
+
+def test_a_snapshot_landed_twice_is_one_and_expired_snapshots_change_nothing(lake):
+    _catalog(lake)
+    first = _parquet(lake, "20240102-100000.parquet", [(1, "a", 1), (2, "b", 2)])
+    copy = _folder(lake) / "again" / first.name  # the same file in a second folder
+    copy.parent.mkdir()
+    copy.write_bytes(first.read_bytes())
+    assert_ok(lake.sync())
+    assert [c[:2] for c in _changes(lake)] == [("I", 1), ("I", 2)]
+    # The first snapshot expires from the landing zone: the next diff is against the lake's
+    # own state of it, not against nothing.
+    shutil.rmtree(_folder(lake))
+    _parquet(lake, "20240103-100000.parquet", [(1, "a", 1), (2, "B", 2)])
+    assert_ok(lake.sync())
+    assert [c[:2] for c in _changes(lake)] == [("I", 1), ("I", 2), ("U", 2)]
+
+
+def test_a_run_whose_raw_write_fails_leaves_no_state_that_a_later_run_uses(lake, monkeypatch):
+    from lake_assets.defs.raw import assets as raw_assets
+
+    _catalog(lake)
+    _parquet(lake, "20240102-100000.parquet", [(1, "a", 1), (2, "b", 2)])
+    assert_ok(lake.sync())
+    before = _tables(lake)
+    real = raw_assets.with_held_rows
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("the write did not happen")
+
+    monkeypatch.setattr(raw_assets, "with_held_rows", fails)
+    _parquet(lake, "20240103-100000.parquet", [(1, "a", 1)])
+    assert "the write did not happen" in _failure(lake.sync())
+    assert _tables(lake) == before
+    # The second snapshot's state was written before raw's write failed; it must not be the
+    # base of the next diff (else the next snapshot, equal to it, would add no change).
+    monkeypatch.setattr(raw_assets, "with_held_rows", real)
+    (_folder(lake) / "20240103-100000.parquet").unlink()
+    _parquet(lake, "20240104-100000.parquet", [(1, "a", 1)])
+    assert_ok(lake.sync())
+    assert [c[:2] for c in _changes(lake)] == [("I", 1), ("I", 2), ("D", 2)]
+    # The stale state is gone; the one of the snapshot before stays until raw holds the next.
+    states = lake.root / "_state" / "s" / "t" / "snapshot"
+    assert sorted(p.name for p in states.iterdir()) == ["20240102100000000", "20240104100000000"]
+
+
+def test_history_of_a_snapshot_table_has_versions_at_the_snapshot_times(lake):
+    lake.write_catalog(
+        CATALOG.format(extra="").replace("columns:", "history: true\n        columns:")
+    )
+    _parquet(lake, "20240102-100000.parquet", [(1, "a", 1), (2, "b", 2)])
+    _parquet(lake, "20240103-100000.parquet", [(1, "a2", 1), (2, "b", 2)])
+    assert_ok(lake.sync())
+    _parquet(lake, "20240104-100000.parquet", [(2, "b", 2)])
+    assert_ok(lake.sync())
+    got = [
+        (r["id"], r["v"], r["_valid_from"], r["_valid_to"], r["_is_current"])
+        for r in lake.rows("bronze", "s", "t_history", "id, _valid_from")
+    ]
+    assert got == [
+        (1, "a", T1, T2, False),
+        (1, "a2", T2, T3, False),
+        (2, "b", T1, None, True),
+    ]
