@@ -83,10 +83,11 @@ def _history_options(p: argparse.ArgumentParser, new: bool) -> None:
     p.add_argument(
         "--format",
         dest="landing_format",
-        choices=["dms", "debezium", "fivetran", "parquet", "csv"],
+        choices=["dms", "debezium", "fivetran", "snapshot", "parquet", "csv"],
         default=None,
         help="whose files land: dms (AWS DMS), debezium (Debezium JSON lines through the Kafka "
-        "Connect S3 sink) or fivetran (Fivetran's rows in DMS's layout); parquet and csv are "
+        "Connect S3 sink), fivetran (Fivetran's rows in DMS's layout) or snapshot (the whole "
+        "table at each flush, as a full extract lands it); parquet and csv are "
         "dms with that file type; a landed history keeps its own"
         f" (default: {landed}dms)",
     )
@@ -95,7 +96,7 @@ def _history_options(p: argparse.ArgumentParser, new: bool) -> None:
         dest="fmt",
         choices=["parquet", "csv"],
         default=None,
-        help="file type of dms and fivetran files (debezium's are JSON lines); a landed "
+        help="file type of dms, fivetran and snapshot files (debezium's are JSON lines); a landed "
         f"history keeps its own (default: {landed}parquet)",
     )
     # One default for demo and simulate: dirty, so the quality checks have something to catch.
@@ -132,7 +133,7 @@ def parser() -> argparse.ArgumentParser:
             "simulate",
             "land N more days of demo shop CDC files",
             "Land N more simulated days of the demo source shop as AWS DMS files (or Debezium's, "
-            "or Fivetran's: --format), going on with "
+            "Fivetran's or snapshots: --format), going on with "
             "the landed history (a new one if there is none). The new days fill the time from "
             "the history's end up to now, however short: no file is ever dated in the future.",
             1,

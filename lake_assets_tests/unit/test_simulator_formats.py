@@ -84,3 +84,28 @@ def load_catalog_text(text: str):
     from lake_assets.settings import packaged_catalog
 
     return parse_catalog(text, packaged_catalog())
+
+
+@pytest.mark.parametrize("file_type", ["parquet", "csv"])
+def test_snapshots_go_on_from_the_last_one_landed(tmp_path, file_type):
+    from lake_assets.sources.shop.simulator import simulate
+
+    def ids(path) -> set[int]:
+        if file_type == "csv":
+            got = pacsv.read_csv(
+                path, read_options=pacsv.ReadOptions(autogenerate_column_names=True)
+            )
+            return set(got.column(0).to_pylist())
+        import pyarrow.parquet as pq
+
+        return set(pq.read_table(path).column("customer_id").to_pylist())
+
+    assert _simulate(tmp_path, "--format", "snapshot", "--file-type", file_type) == 0
+    first = _files(tmp_path, f"public/customers/*.{file_type}")
+    had = ids(first[-1])
+    s = simulate(str(tmp_path), 1, scale=0.05)
+    later = [tmp_path / f for f in s.files if "/customers/" in f]
+    assert s.landing_format == "snapshot" and later
+    # The whole table, not the day's changes alone: yesterday's customers, less today's deletes.
+    assert len(had - ids(later[0])) <= s.rows["customers"]["D"]
+    assert len(ids(later[0])) > s.rows["customers"]["I"] + s.rows["customers"]["U"]

@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import yaml
@@ -633,8 +634,10 @@ class _Writer:
         self.put(rel, _csv_bytes(tbl) if self.fmt == "csv" else _parquet_bytes(tbl))
         self.files.append(rel)
 
-    def write_cdc(self, table: str, name_us: int, tbl: pa.Table) -> None:
-        """A file of change rows (DMS's layout: `Op`, the timestamp column, the columns)."""
+    def write_cdc(self, table: str, name_us: int, tbl: pa.Table, cut_us: int = 0) -> None:
+        """A file of change rows (DMS's layout: `Op`, the timestamp column, the columns),
+        named by `name_us`; they are the changes committed before `cut_us`, after the last
+        file's."""
         self.write(f"{self.table_dir(table)}/{_date_of(name_us):%Y/%m/%d}/{_fmt_ms(name_us)}", tbl)
 
     def write_load(self, table: str, counter: int, tbl: pa.Table) -> None:
@@ -678,7 +681,7 @@ class _DebeziumWriter(_Writer):
     def topic(self, table: str) -> str:
         return f"{self.source}.{self.schema}.{table}"
 
-    def write_cdc(self, table: str, name_us: int, tbl: pa.Table) -> None:
+    def write_cdc(self, table: str, name_us: int, tbl: pa.Table, cut_us: int = 0) -> None:
         topic, offset = self.topic(table), self.offsets[table]
         rel = f"{self.source}/{topic}/partition=0/{topic}+0+{offset:010d}.json"
         self.put(rel, self._lines(table, tbl))
@@ -726,13 +729,94 @@ class _DebeziumWriter(_Writer):
         return ("\n".join(out) + "\n").encode()
 
 
-LANDING_FORMATS = ("dms", "debezium", "fivetran")
-_FILE_TYPES = {"dms": ("parquet", "csv"), "fivetran": ("parquet", "csv"), "debezium": ("json",)}
+class _SnapshotWriter(_Writer):
+    """The whole table at each flush, as a full extract (an Azure Data Factory copy) lands it:
+    `<table>/<yyyyMMdd-HHmmssfff>.parquet|csv`, named by the time it is taken, holding the
+    changes committed before then. A continued history starts from its last snapshot."""
+
+    def __init__(self, landing: str, source: str, schema: str, fmt: str, last: dict) -> None:
+        super().__init__(landing, source, schema, fmt)
+        self.last = dict(last)
+        self.rows: dict[str, pa.Table] = {}
+
+    def _held(self, table: str) -> pa.Table:
+        if table not in self.rows:
+            schema = pa.schema([(c, _ARROW_TYPES[t]) for c, t in TABLES[table]])
+            rel = self.last.get(table)
+            if rel is None:
+                self.rows[table] = schema.empty_table()
+            elif self.fmt == "csv":
+                with self.fs.open_input_stream(f"{self.base}/{rel}") as f:
+                    data = f.read()
+                # As written by _csv_bytes: zone-less UTC times, "" for an empty string.
+                naive = {
+                    f.name: pa.timestamp("us") if pa.types.is_timestamp(f.type) else f.type
+                    for f in schema
+                }
+                got = pcsv.read_csv(
+                    pa.py_buffer(data),
+                    read_options=pcsv.ReadOptions(column_names=schema.names),
+                    convert_options=pcsv.ConvertOptions(
+                        column_types=naive,
+                        strings_can_be_null=True,
+                        quoted_strings_can_be_null=False,
+                        null_values=[""],
+                    ),
+                )
+                self.rows[table] = pa.table(
+                    [
+                        pc.assume_timezone(got.column(f.name), "UTC")
+                        if pa.types.is_timestamp(f.type)
+                        else got.column(f.name)
+                        for f in schema
+                    ],
+                    schema=schema,
+                )
+            else:
+                with self.fs.open_input_file(f"{self.base}/{rel}") as f:
+                    self.rows[table] = pq.read_table(f).cast(schema)
+        return self.rows[table]
+
+    def write_cdc(self, table: str, name_us: int, tbl: pa.Table, cut_us: int = 0) -> None:
+        keys = list(PRIMARY_KEYS[table])
+        cols = [c for c, _ in TABLES[table]]
+        numbered = tbl.append_column("_i", pa.array(np.arange(tbl.num_rows, dtype=np.int64)))
+        last = numbered.group_by(keys).aggregate([("_i", "max")]).column("_i_max")
+        latest = numbered.take(last)
+        kept = self._held(table).join(latest.select(keys), keys=keys, join_type="left anti")
+        now = latest.filter(pc.not_equal(latest.column("Op"), "D")).select(cols)
+        rows = pa.concat_tables([kept.select(cols), now.cast(kept.select(cols).schema)])
+        rows = rows.sort_by([(k, "ascending") for k in keys])
+        self.rows[table] = rows
+        taken = cut_us or name_us
+        rel = f"{self.table_dir(table)}/{_fmt_ms(taken)}.{self.fmt}"
+        self.put(rel, _csv_bytes(rows) if self.fmt == "csv" else _parquet_bytes(rows))
+        self.files.append(rel)
+        self.last[table] = rel
+
+    def write_load(self, table: str, counter: int, tbl: pa.Table) -> None:
+        raise SimulationError("a snapshot history has no full load")  # simulate() lands none
+
+    def state(self) -> dict:
+        return {"snapshots": dict(self.last)}
+
+
+LANDING_FORMATS = ("dms", "debezium", "fivetran", "snapshot")
+_FILE_TYPES = {
+    "dms": ("parquet", "csv"),
+    "fivetran": ("parquet", "csv"),
+    "snapshot": ("parquet", "csv"),
+    "debezium": ("json",),
+}
 
 
 def _writer(landing: str, source: str, schema: str, opts, state: dict | None) -> _Writer:
     if opts.landing_format == "debezium":
         return _DebeziumWriter(landing, source, schema, opts.fmt, (state or {}).get("offsets", {}))
+    if opts.landing_format == "snapshot":
+        return _SnapshotWriter(
+            landing, source, schema, opts.fmt, (state or {}).get("snapshots", {})
+        )
     cls = _FivetranWriter if opts.landing_format == "fivetran" else _Writer
     return cls(landing, source, schema, opts.fmt)
 
@@ -1606,10 +1690,10 @@ def _write_cdc(
         cuts = np.searchsorted(frame["_ts"], points, side="left")
         assert cuts[-1] == len(frame["_ts"]), "a change committed after the segment's end"
         lo = 0
-        for hi, name in zip(cuts, names[table]):
+        for hi, name, point in zip(cuts, names[table], points):
             if hi > lo:
                 part = {k: v[lo:hi] for k, v in frame.items()}
-                writer.write_cdc(table, name, _to_arrow(table, part, True))
+                writer.write_cdc(table, name, _to_arrow(table, part, True), point)
                 written += 1
                 _count_ops(rows[table], part["Op"])
             lo = hi
