@@ -69,7 +69,7 @@ def test_a_history_keeps_its_format(tmp_path, capsys):
     assert _simulate(tmp_path / "b", "--format", "debezium", "--file-type", "csv") == 2
 
 
-@pytest.mark.parametrize("fmt", ["dms", "debezium", "fivetran"])
+@pytest.mark.parametrize("fmt", ["dms", "debezium", "fivetran", "snapshot"])
 def test_each_formats_catalog_is_the_packaged_one_but_for_format(fmt):
     text = catalog_text(fmt)
     shop = load_catalog_text(text).source("shop")

@@ -41,6 +41,10 @@ The mapping skips the last 10 s of every landed day, so a day's last file is nam
 day. The windows of all calls are kept in the state; a window's end is the call's "now", to
 the millisecond, and the next window starts there.
 
+The same history lands in other tools' files too (``landing_format``): Debezium's JSON lines
+as the Kafka Connect S3 sink writes them, Fivetran's rows in DMS's layout, or whole-table
+snapshots; docs/formats.md, "The simulator in every format".
+
 Dagster-free on purpose: the CLI, the demo and the tests call :func:`simulate` directly.
 """
 
