@@ -619,6 +619,12 @@ def _check(catalog: Catalog) -> None:
     for s in catalog.sources:
         where = f"{catalog.path}: source {s.name!r}"
         _check_format(s.format, where)
+        if s.format == "fivetran" and s.timestamp_column is not None:
+            # Fivetran's rows are ordered by _fivetran_synced: another column would be ignored.
+            raise CatalogError(
+                f"{where}: timestamp_column is for format dms; format fivetran orders rows by "
+                "_fivetran_synced"
+            )
         _unique((t.name for t in s.tables), where, "table")
         _unique((m.name for m in s.models), where, "model")
         for t in s.tables:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
+from pathlib import Path
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
@@ -80,11 +82,22 @@ def _history_options(p: argparse.ArgumentParser, new: bool) -> None:
     )
     p.add_argument(
         "--format",
+        dest="landing_format",
+        choices=["dms", "debezium", "fivetran", "snapshot", "parquet", "csv"],
+        default=None,
+        help="whose files land: dms (AWS DMS), debezium (Debezium JSON lines through the Kafka "
+        "Connect S3 sink), fivetran (Fivetran's rows in DMS's layout) or snapshot (the whole "
+        "table at each flush, as a full extract lands it); parquet and csv are "
+        "dms with that file type; a landed history keeps its own"
+        f" (default: {landed}dms)",
+    )
+    p.add_argument(
+        "--file-type",
         dest="fmt",
         choices=["parquet", "csv"],
-        default="parquet" if new else None,
-        help="file format DMS writes; a landed history keeps its own"
-        + ("" if new else f" (default: {landed}parquet)"),
+        default=None,
+        help="file type of dms, fivetran and snapshot files (debezium's are JSON lines); a landed "
+        f"history keeps its own (default: {landed}parquet)",
     )
     # One default for demo and simulate: dirty, so the quality checks have something to catch.
     p.add_argument(
@@ -119,7 +132,8 @@ def parser() -> argparse.ArgumentParser:
         (
             "simulate",
             "land N more days of demo shop CDC files",
-            "Land N more simulated days of the demo source shop as AWS DMS files, going on with "
+            "Land N more simulated days of the demo source shop as AWS DMS files (or Debezium's, "
+            "Fivetran's or snapshots: --format), going on with "
             "the landed history (a new one if there is none). The new days fill the time from "
             "the history's end up to now, however short: no file is ever dated in the future.",
             1,
@@ -187,7 +201,31 @@ def cmd_simulate(args) -> int:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 2
     say(summary.describe())
+    if summary.landing_format != "dms":
+        say(_catalog_hint(_settings(args), summary))
     return 0
+
+
+def _catalog_hint(settings, summary) -> str:
+    """Where the shop's catalog for a non-DMS history is (written beside the simulator's state,
+    on a local landing zone): the packaged one is DMS's."""
+    from lake_assets.lib import storage
+    from lake_assets.sources.shop.catalogs import write_catalog
+
+    fmt = summary.landing_format
+    if storage.is_s3(settings.landing):
+        return (
+            f"sync these {fmt} files with a catalog of format {fmt}: the packaged one (DMS's) "
+            "with `format: " + fmt + "` and no timestamp_column, as LAKE_SOURCES"
+        )
+    folder = Path(storage.filesystem(settings.landing)[1]) / summary.source / "_simulator"
+    folder = folder / "catalog"
+    path = write_catalog(
+        folder,
+        fmt,
+        header=f"# Written by `lake-assets simulate`: the shop's catalog, format {fmt}.\n",
+    )
+    return f"sync with the shop's catalog for format {fmt}: LAKE_SOURCES={shlex.quote(path)}"
 
 
 def cmd_demo(args) -> int:

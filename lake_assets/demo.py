@@ -9,9 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-import re
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
@@ -264,14 +262,20 @@ def _defect_line(
 def land_days(settings: Settings, args, say, **more):
     """`args.days` simulated days of the shop, with the command line's history options (demo
     and simulate); `more` for the simulator's other options."""
-    from lake_assets.sources.shop.simulator import simulate
+    from lake_assets.sources.shop.simulator import SimulationError, simulate
 
+    landing_format, fmt = getattr(args, "landing_format", None), args.fmt
+    if landing_format in ("parquet", "csv"):  # the DMS file types, as --format spelled them
+        if fmt not in (None, landing_format):
+            raise SimulationError(f"--format {landing_format} is dms {landing_format}, not {fmt}")
+        landing_format, fmt = "dms", landing_format
     return simulate(
         settings.landing,
         args.days,
         seed=args.seed,
         scale=args.scale,
-        fmt=args.fmt,
+        fmt=fmt,
+        landing_format=landing_format,
         dirty=args.dirty,
         progress=say,
         **more,
@@ -304,29 +308,19 @@ def _land(settings: Settings, args, say):
 OWN_CATALOG = "shop_catalog"
 
 
-def own_catalog(home: str, first_day: dt.date) -> str:
-    """The packaged catalog with its start_date set to the history's first day, and the files
-    it names (gold SQL) beside it: a YAML cannot compute a date, and a clone's demo history
-    starts weeks before the day it is run, whenever that is."""
-    packaged = Path(packaged_catalog())
-    folder = Path(home) / OWN_CATALOG
-    shutil.copytree(
-        packaged.parent,
-        folder,
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns("*.py", "__pycache__"),
-    )
-    text, n = re.subn(
-        r"(?m)^(\s+start_date:\s*).*$", rf'\g<1>"{first_day}"', packaged.read_text(), count=1
-    )
-    if n != 1:
-        raise ValueError(f"{packaged}: no start_date line to set")
+def own_catalog(home: str, first_day: dt.date, landing_format: str = "dms") -> str:
+    """The packaged catalog with its start_date set to the history's first day (and its format
+    to the history's), and the files it names (gold SQL) beside it: a YAML cannot compute a
+    date, and a clone's demo history starts weeks before the day it is run, whenever that is."""
+    from lake_assets.sources.shop.catalogs import write_catalog
+
     header = (
-        f"# Written by `lake-assets demo`: {packaged}\n# with start_date set to the first "
-        "day of the demo's history, so the daily partitions begin where its data does.\n"
+        f"# Written by `lake-assets demo`: {packaged_catalog()}\n# with start_date set to the "
+        "first day of the demo's history, so the daily partitions begin where its data does"
+        + (f",\n# and format {landing_format}" if landing_format != "dms" else "")
+        + ".\n"
     )
-    (folder / packaged.name).write_text(header + text)
-    return str(folder / packaged.name)
+    return write_catalog(Path(home) / OWN_CATALOG, landing_format, first_day, header)
 
 
 def _catalog_for(settings: Settings, home: str, landed, say) -> Settings:
@@ -341,13 +335,15 @@ def _catalog_for(settings: Settings, home: str, landed, say) -> Settings:
         )
         return settings
     path = Path(home) / OWN_CATALOG / Path(packaged_catalog()).name
-    if not path.exists() or _start_of(path) != landed.first_day:  # another lake's, or none
-        path = Path(own_catalog(home, landed.first_day))
+    if not path.exists() or _shape_of(path) != (landed.first_day, landed.landing_format):
+        path = Path(own_catalog(home, landed.first_day, landed.landing_format))  # another lake's
     say(
         f"catalog: {path}: the packaged one with start_date {landed.first_day}, the history's "
         "first day, so the daily partitions begin where its data does (the packaged "
         f"{packaged_start} is for a shop's whole past)."
     )
+    if landed.landing_format != "dms":
+        return dataclasses.replace(settings, sources=str(path))
     say(
         "The demo's DMS task has no full load: LOAD files carry no date, so the lake files them "
         "in a catalog's first partition, which differs from catalog to catalog. The shop's "
@@ -358,9 +354,14 @@ def _catalog_for(settings: Settings, home: str, landed, say) -> Settings:
 
 
 def _start_of(path) -> dt.date:
+    return _shape_of(path)[0]
+
+
+def _shape_of(path) -> tuple[dt.date, str]:
     from lake_assets.catalog import load_catalog
 
-    return load_catalog(str(path)).source("shop").start_date
+    shop = load_catalog(str(path)).source("shop")
+    return shop.start_date, shop.format
 
 
 def demo(settings: Settings, args, say) -> int:

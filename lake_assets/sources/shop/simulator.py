@@ -41,6 +41,10 @@ The mapping skips the last 10 s of every landed day, so a day's last file is nam
 day. The windows of all calls are kept in the state; a window's end is the call's "now", to
 the millisecond, and the next window starts there.
 
+The same history lands in other tools' files too (``landing_format``): Debezium's JSON lines
+as the Kafka Connect S3 sink writes them, Fivetran's rows in DMS's layout, or whole-table
+snapshots; docs/formats.md, "The simulator in every format".
+
 Dagster-free on purpose: the CLI, the demo and the tests call :func:`simulate` directly.
 """
 
@@ -60,6 +64,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import yaml
@@ -425,6 +430,7 @@ class SimulationSummary:
     landed_from: dt.datetime | None = None  # on the landing clock (file names, commit times)
     landed_to: dt.datetime | None = None
     pace: str = ""  # how simulated time maps onto landed time
+    landing_format: str = "dms"  # whose files: dms, debezium, fivetran
 
     @property
     def total_rows(self) -> int:
@@ -434,7 +440,8 @@ class SimulationSummary:
         span = f"{self.first_day} .. {self.last_day}" if self.days else "no days"
         lines = [
             f"simulated {self.days} day(s) of {self.source} ({span}) into {self.landing}: "
-            f"{self.total_rows:,} rows in {self.files_written} {self.fmt} files in "
+            f"{self.total_rows:,} rows in {self.files_written} {self.landing_format} "
+            f"{self.fmt} files in "
             f"{self.seconds:.1f}s" + (" (with the full load)" if self.full_load else "")
         ]
         if self.landed_from:
@@ -630,6 +637,192 @@ class _Writer:
         rel = f"{rel_no_ext}.{self.fmt}"
         self.put(rel, _csv_bytes(tbl) if self.fmt == "csv" else _parquet_bytes(tbl))
         self.files.append(rel)
+
+    def write_cdc(self, table: str, name_us: int, tbl: pa.Table, cut_us: int = 0) -> None:
+        """A file of change rows (DMS's layout: `Op`, the timestamp column, the columns),
+        named by `name_us`; they are the changes committed before `cut_us`, after the last
+        file's."""
+        self.write(f"{self.table_dir(table)}/{_date_of(name_us):%Y/%m/%d}/{_fmt_ms(name_us)}", tbl)
+
+    def write_load(self, table: str, counter: int, tbl: pa.Table) -> None:
+        self.write(f"{self.table_dir(table)}/LOAD{counter:08X}", tbl)
+
+    def state(self) -> dict:
+        """What the next call's writer needs to go on (a Kafka topic's next offset)."""
+        return {}
+
+
+class _FivetranWriter(_Writer):
+    """Fivetran's rows in DMS's layout: each change the key's state at `_fivetran_synced` (its
+    commit time: the simulated source is synced change by change), `_fivetran_deleted` for a
+    delete; csv files have a header row."""
+
+    def write(self, rel_no_ext: str, tbl: pa.Table) -> None:
+        op = tbl.column("Op")
+        rows = tbl.drop_columns(["Op", TIMESTAMP_COLUMN])
+        rows = rows.append_column("_fivetran_deleted", pc.equal(op, "D"))
+        rows = rows.append_column("_fivetran_synced", tbl.column(TIMESTAMP_COLUMN))
+        rel = f"{rel_no_ext}.{self.fmt}"
+        if self.fmt == "csv":
+            data = (",".join(rows.column_names) + "\n").encode() + _csv_bytes(rows)
+        else:
+            data = _parquet_bytes(rows)
+        self.put(rel, data)
+        self.files.append(rel)
+
+
+class _DebeziumWriter(_Writer):
+    """Debezium's events of one Kafka partition per table, as the Kafka Connect S3 sink writes
+    them with JsonFormat and schemas.enable=false (PostgreSQL connector, decimal.handling.mode
+    string, timestamps as MicroTimestamp): `<topic>/partition=0/<topic>+0+<offset>.json`."""
+
+    _OPS = {"I": "c", "U": "u", "D": "d"}
+
+    def __init__(self, landing: str, source: str, schema: str, fmt: str, offsets: dict) -> None:
+        super().__init__(landing, source, schema, fmt)
+        self.offsets = {t: int(offsets.get(t, 0)) for t in TABLES}
+
+    def topic(self, table: str) -> str:
+        return f"{self.source}.{self.schema}.{table}"
+
+    def write_cdc(self, table: str, name_us: int, tbl: pa.Table, cut_us: int = 0) -> None:
+        topic, offset = self.topic(table), self.offsets[table]
+        rel = f"{self.source}/{topic}/partition=0/{topic}+0+{offset:010d}.json"
+        self.put(rel, self._lines(table, tbl))
+        self.files.append(rel)
+        self.offsets[table] = offset + tbl.num_rows
+
+    def write_load(self, table: str, counter: int, tbl: pa.Table) -> None:
+        raise SimulationError("a Debezium history has no full load")  # simulate() lands none
+
+    def state(self) -> dict:
+        return {"offsets": dict(self.offsets)}
+
+    def _lines(self, table: str, tbl: pa.Table) -> bytes:
+        cols = {}
+        for name, typ in TABLES[table]:
+            col = tbl.column(name)
+            if typ == "timestamp":
+                col = pc.cast(pc.cast(col, pa.timestamp("us")), pa.int64())
+            elif typ.startswith("decimal"):
+                col = pc.cast(col, pa.string())
+            cols[name] = col.to_pylist()
+        keys = PRIMARY_KEYS[table]
+        commit_us = pc.cast(pc.cast(tbl.column(TIMESTAMP_COLUMN), pa.timestamp("us")), pa.int64())
+        out = []
+        for i, (op, us) in enumerate(zip(tbl.column("Op").to_pylist(), commit_us.to_pylist())):
+            image = {c: v[i] for c, v in cols.items()}
+            ms = us // 1000
+            event = {
+                "before": {k: image[k] for k in keys} if op == "D" else None,
+                "after": None if op == "D" else image,
+                "source": {
+                    "version": "2.7.0.Final",
+                    "connector": "postgresql",
+                    "name": self.source,
+                    "ts_ms": ms,
+                    "snapshot": "false",
+                    "db": self.source,
+                    "schema": self.schema,
+                    "table": table,
+                },
+                "op": self._OPS[op],
+                "ts_ms": ms + 20,
+            }
+            out.append(json.dumps(event, separators=(",", ":")))
+        return ("\n".join(out) + "\n").encode()
+
+
+class _SnapshotWriter(_Writer):
+    """The whole table at each flush, as a full extract (an Azure Data Factory copy) lands it:
+    `<table>/<yyyyMMdd-HHmmssfff>.parquet|csv`, named by the time it is taken, holding the
+    changes committed before then. A continued history starts from its last snapshot."""
+
+    def __init__(self, landing: str, source: str, schema: str, fmt: str, last: dict) -> None:
+        super().__init__(landing, source, schema, fmt)
+        self.last = dict(last)
+        self.rows: dict[str, pa.Table] = {}
+
+    def _held(self, table: str) -> pa.Table:
+        if table not in self.rows:
+            schema = pa.schema([(c, _ARROW_TYPES[t]) for c, t in TABLES[table]])
+            rel = self.last.get(table)
+            if rel is None:
+                self.rows[table] = schema.empty_table()
+            elif self.fmt == "csv":
+                with self.fs.open_input_stream(f"{self.base}/{rel}") as f:
+                    data = f.read()
+                # As written by _csv_bytes: zone-less UTC times, "" for an empty string.
+                naive = {
+                    f.name: pa.timestamp("us") if pa.types.is_timestamp(f.type) else f.type
+                    for f in schema
+                }
+                got = pcsv.read_csv(
+                    pa.py_buffer(data),
+                    read_options=pcsv.ReadOptions(column_names=schema.names),
+                    convert_options=pcsv.ConvertOptions(
+                        column_types=naive,
+                        strings_can_be_null=True,
+                        quoted_strings_can_be_null=False,
+                        null_values=[""],
+                    ),
+                )
+                self.rows[table] = pa.table(
+                    [
+                        pc.assume_timezone(got.column(f.name), "UTC")
+                        if pa.types.is_timestamp(f.type)
+                        else got.column(f.name)
+                        for f in schema
+                    ],
+                    schema=schema,
+                )
+            else:
+                with self.fs.open_input_file(f"{self.base}/{rel}") as f:
+                    self.rows[table] = pq.read_table(f).cast(schema)
+        return self.rows[table]
+
+    def write_cdc(self, table: str, name_us: int, tbl: pa.Table, cut_us: int = 0) -> None:
+        keys = list(PRIMARY_KEYS[table])
+        cols = [c for c, _ in TABLES[table]]
+        numbered = tbl.append_column("_i", pa.array(np.arange(tbl.num_rows, dtype=np.int64)))
+        last = numbered.group_by(keys).aggregate([("_i", "max")]).column("_i_max")
+        latest = numbered.take(last)
+        kept = self._held(table).join(latest.select(keys), keys=keys, join_type="left anti")
+        now = latest.filter(pc.not_equal(latest.column("Op"), "D")).select(cols)
+        rows = pa.concat_tables([kept.select(cols), now.cast(kept.select(cols).schema)])
+        rows = rows.sort_by([(k, "ascending") for k in keys])
+        self.rows[table] = rows
+        taken = cut_us or name_us
+        rel = f"{self.table_dir(table)}/{_fmt_ms(taken)}.{self.fmt}"
+        self.put(rel, _csv_bytes(rows) if self.fmt == "csv" else _parquet_bytes(rows))
+        self.files.append(rel)
+        self.last[table] = rel
+
+    def write_load(self, table: str, counter: int, tbl: pa.Table) -> None:
+        raise SimulationError("a snapshot history has no full load")  # simulate() lands none
+
+    def state(self) -> dict:
+        return {"snapshots": dict(self.last)}
+
+
+LANDING_FORMATS = ("dms", "debezium", "fivetran", "snapshot")
+_FILE_TYPES = {
+    "dms": ("parquet", "csv"),
+    "fivetran": ("parquet", "csv"),
+    "snapshot": ("parquet", "csv"),
+    "debezium": ("json",),
+}
+
+
+def _writer(landing: str, source: str, schema: str, opts, state: dict | None) -> _Writer:
+    if opts.landing_format == "debezium":
+        return _DebeziumWriter(landing, source, schema, opts.fmt, (state or {}).get("offsets", {}))
+    if opts.landing_format == "snapshot":
+        return _SnapshotWriter(
+            landing, source, schema, opts.fmt, (state or {}).get("snapshots", {})
+        )
+    cls = _FivetranWriter if opts.landing_format == "fivetran" else _Writer
+    return cls(landing, source, schema, opts.fmt)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1357,6 +1550,7 @@ def _load_meta(fs: pafs.FileSystem, base: str, source: str) -> dict | None:
     meta.setdefault("dirty_rows", {})
     meta.setdefault("warmup", _WARMUP_DAYS)
     meta.setdefault("full_load", True)
+    meta.setdefault("landing_format", "dms")
     return meta
 
 
@@ -1396,10 +1590,12 @@ class History:
     dirty_rows: dict[str, int]  # kind -> rows injected over the whole history
     warmup_days: int  # simulated days folded into its first rows, dated before first_day
     full_load: bool  # its first rows are LOAD files (else CDC inserts at its first instant)
+    landing_format: str = "dms"
 
     def describe(self) -> str:
         return (
-            f"{self.days} simulated day(s) of {self.source} ({self.fmt}, seed {self.seed}, "
+            f"{self.days} simulated day(s) of {self.source} ({self.landing_format} {self.fmt}, "
+            f"seed {self.seed}, "
             f"scale {self.scale:g}, {'dirty' if self.dirty else 'clean'}), landed "
             f"{self.landed_from:%Y-%m-%d %H:%M:%S} .. {self.landed_to:%Y-%m-%d %H:%M:%S} UTC"
         )
@@ -1427,6 +1623,7 @@ def history(landing: str, source: str = "shop") -> History | None:
         dirty_rows=dict(meta["dirty_rows"]),
         warmup_days=meta["warmup"],
         full_load=meta["full_load"],
+        landing_format=meta["landing_format"],
     )
 
 
@@ -1497,11 +1694,10 @@ def _write_cdc(
         cuts = np.searchsorted(frame["_ts"], points, side="left")
         assert cuts[-1] == len(frame["_ts"]), "a change committed after the segment's end"
         lo = 0
-        for hi, name in zip(cuts, names[table]):
+        for hi, name, point in zip(cuts, names[table], points):
             if hi > lo:
                 part = {k: v[lo:hi] for k, v in frame.items()}
-                rel = f"{writer.table_dir(table)}/{_date_of(name):%Y/%m/%d}/{_fmt_ms(name)}"
-                writer.write(rel, _to_arrow(table, part, True))
+                writer.write_cdc(table, name, _to_arrow(table, part, True), point)
                 written += 1
                 _count_ops(rows[table], part["Op"])
             lo = hi
@@ -1528,7 +1724,7 @@ def _write_load(
         for k, lo in enumerate(range(0, n, _LOAD_MAX_ROWS), start=1):
             part = {c: v[lo : lo + _LOAD_MAX_ROWS] for c, v in full.items()}
             # DMS writes full-load rows without Op unless IncludeOpForFullLoad is set
-            writer.write(f"{writer.table_dir(table)}/LOAD{k:08X}", _to_arrow(table, part, False))
+            writer.write_load(table, k, _to_arrow(table, part, False))
             written += 1
     return written
 
@@ -1541,13 +1737,18 @@ def _write_load(
 class _Options:
     seed: int
     scale: float
-    fmt: str
+    fmt: str  # the file type
     dirty: bool
+    landing_format: str = "dms"
 
 
-def _check_args(days, seed, scale, fmt, source: str, schema: str) -> None:
-    if fmt is not None and fmt not in ("parquet", "csv"):
-        raise SimulationError(f"fmt must be 'parquet' or 'csv', not {fmt!r}")
+def _check_args(days, seed, scale, fmt, source: str, schema: str, landing_format=None) -> None:
+    if landing_format is not None and landing_format not in LANDING_FORMATS:
+        raise SimulationError(
+            f"landing_format must be one of {', '.join(LANDING_FORMATS)}, not {landing_format!r}"
+        )
+    if fmt is not None and fmt not in ("parquet", "csv", "json"):
+        raise SimulationError(f"fmt must be 'parquet', 'csv' or 'json', not {fmt!r}")
     if not isinstance(days, int) or days < 0:
         raise SimulationError(f"days must be a whole number >= 0, not {days!r}")
     if seed is not None and (not isinstance(seed, int) or seed < 0):
@@ -1559,10 +1760,22 @@ def _check_args(days, seed, scale, fmt, source: str, schema: str) -> None:
             raise SimulationError(f"{what} {value!r} cannot be a landing folder name")
 
 
-def _options(state: dict | None, seed, scale, fmt, dirty, schema: str, where: str) -> _Options:
+def _options(
+    state: dict | None, seed, scale, fmt, dirty, schema: str, where: str, landing_format=None
+) -> _Options:
     """The call's options: as asked, else the landed history's, else a new history's defaults."""
     if state is None:
-        return _Options(7 if seed is None else seed, scale or 1.0, fmt or "parquet", bool(dirty))
+        lf = landing_format or "dms"
+        if fmt is not None and fmt not in _FILE_TYPES[lf]:
+            raise SimulationError(f"{lf} files are {' or '.join(_FILE_TYPES[lf])}, not {fmt!r}")
+        return _Options(
+            7 if seed is None else seed, scale or 1.0, fmt or _FILE_TYPES[lf][0], bool(dirty), lf
+        )
+    if (landing_format or state["landing_format"]) != state["landing_format"]:
+        raise SimulationError(
+            f"{where} holds a history landed as {state['landing_format']} files; continue with "
+            f"landing_format={state['landing_format']!r} (asked: {landing_format!r})"
+        )
     if state["schema"] != schema or (fmt or state["fmt"]) != state["fmt"]:
         raise SimulationError(
             f"{where} holds {state['fmt']} files of schema {state['schema']!r}; continue with "
@@ -1578,6 +1791,7 @@ def _options(state: dict | None, seed, scale, fmt, dirty, schema: str, where: st
         scale or state["scale"],
         state["fmt"],
         state["dirty"] if dirty is None else dirty,
+        state["landing_format"],
     )
 
 
@@ -1684,6 +1898,7 @@ def simulate(
     now: dt.datetime | None = None,
     start: dt.date | None = None,
     full_load: bool = True,
+    landing_format: str | None = None,
 ) -> SimulationSummary:
     """Land `days` more simulated days of the shop's history under `landing` as DMS files.
 
@@ -1696,9 +1911,16 @@ def simulate(
     Without `full_load`, a new history's existing rows land as CDC inserts at its first
     instant, not as LOAD files: every file is then dated, and lands in the same daily
     partition whatever a catalog's start_date (a full load belongs to the first partition).
+
+    `landing_format` says which tool's files land (default: the landed history's, else dms):
+    `dms` (`fmt` parquet or csv), `fivetran` (DMS's layout, `_fivetran_synced` and
+    `_fivetran_deleted` for `Op` and the timestamp column; parquet or csv with a header row) or
+    `debezium` (JSON lines as the Kafka Connect S3 sink writes them, `fmt` json). Every format
+    lands the same changes of the same history; only DMS has a full load (the others' first
+    rows are inserts at the history's first instant, whatever `full_load` says).
     """
     started = time.monotonic()
-    _check_args(days, seed, scale, fmt, source, schema)
+    _check_args(days, seed, scale, fmt, source, schema, landing_format)
     fs, base = filesystem(landing)
     state = _load_state(fs, base, source)
     if state is None and _has_files(fs, f"{base}/{source}"):
@@ -1706,7 +1928,8 @@ def simulate(
             f"{landing}/{source} already holds files but no simulator state "
             f"({source}/_simulator/{_STATE_FILE}); simulate into an empty landing zone"
         )
-    opts = _options(state, seed, scale, fmt, dirty, schema, f"{landing}/{source}")
+    opts = _options(state, seed, scale, fmt, dirty, schema, f"{landing}/{source}", landing_format)
+    full_load = full_load and opts.landing_format == "dms"
     first, load_ts, seg = _plan(state, days, start, _Clock(now, today))
     segments = [_Segment(*s) for s in state["segments"]] if state else []
     timeline = _Timeline(_joined(segments, seg))
@@ -1715,7 +1938,7 @@ def simulate(
     warmup = state["warmup"] if state else _WARMUP_DAYS if start is None else 0
     rows = {t: {"load": 0, "I": 0, "U": 0, "D": 0} for t in TABLES}
     files = 0
-    writer = _Writer(landing, source, schema, opts.fmt)
+    writer = _writer(landing, source, schema, opts, state)
     ch, note = _Changes(), ""
     try:
         if state is None and full_load:
@@ -1743,6 +1966,8 @@ def simulate(
         "source": source,
         "schema": schema,
         "fmt": opts.fmt,
+        "landing_format": opts.landing_format,
+        **writer.state(),
         "seed": opts.seed,
         "scale": opts.scale,
         "dirty": opts.dirty,
@@ -1773,4 +1998,5 @@ def simulate(
         landed_from=_datetime_of(seg.land_from) if seg else None,
         landed_to=_datetime_of(seg.land_to) if seg else None,
         pace=_pace(seg) if seg else "",
+        landing_format=opts.landing_format,
     )
