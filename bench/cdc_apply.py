@@ -1,6 +1,7 @@
 """Benchmark: one CDC batch from landed DMS files to bronze, through the real asset code.
 
-    python bench/cdc_apply.py --n 1000000 --m 200000 [--checks] [--workdir DIR --keep|--reuse]
+    python bench/cdc_apply.py --n 1000000 --m 200000 [--checks] [--history]
+        [--workdir DIR --keep|--reuse]
 
 Set-up (not timed): a bronze table of N rows (`id` bigint key plus 8 columns: two strings, an
 int, a decimal(10,2), a double, a boolean, a timestamp, a date) landed as a DMS full load
@@ -21,12 +22,18 @@ After the sync, bronze is read with delta-rs (independently of the engine) and c
 the state computed from the generated data: row count and the sum of `qty` (which change won).
 A wrong result fails the benchmark.
 
+With --history the table keeps history (`history: true`): the same sync also applies the batch
+to bronze/<source>/<table>_history (its set-up holds the full load's N versions), and the run
+prints the history step's seconds beside bronze's, measured in the same run, and their ratio;
+the history's current versions are checked against the expected state as bronze is.
+
 Prints per-run figures (wall and CPU seconds of the sync and the floor, the run's own peak
 RSS, bronze files left untouched), the steps, and the engine calls by the lake code line that
 made them (wall, CPU, RSS), and last:
     cdc_apply N=<n> M=<m> seconds=<s> floor_seconds=<f> ratio=<s/f> peak_rss_mb=<mb>
 (medians of the runs; peak RSS of the whole process, set-up included, the in-process Sail
-engine included, plus that of any children).
+engine included, plus that of any children), and with --history:
+    cdc_apply_history N=<n> M=<m> bronze_step_seconds=<b> history_step_seconds=<h> ratio=<h/b>
 """
 
 from __future__ import annotations
@@ -253,20 +260,23 @@ def expected_state(n: int, initial_qty: np.ndarray, batch: Batch) -> tuple[int, 
 
 
 class Lake:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, history: bool = False):
         self.root = root
         self.lake = root / "lake"
         self.landing = root / "landing"
         self.catalog = root / "catalog.yaml"
+        self.history = history
 
     def create(self) -> Lake:
         self.lake.mkdir(parents=True, exist_ok=True)
         self.landing.mkdir(parents=True, exist_ok=True)
-        self.catalog.write_text(CATALOG)
+        keyed = "        primary_key: [id]\n"
+        history = keyed + "        history: true\n"
+        self.catalog.write_text(CATALOG.replace(keyed, history) if self.history else CATALOG)
         return self
 
-    def path(self, layer: str) -> str:
-        return str(self.lake / layer / SOURCE / TABLE)
+    def path(self, layer: str, table: str = TABLE) -> str:
+        return str(self.lake / layer / SOURCE / table)
 
     def sync(self, lines: list[str], checks: bool = True) -> tuple[float, float, dict[str, float]]:
         """`lake-assets sync` in this process: the same definitions and sync, an ephemeral
@@ -356,6 +366,27 @@ def bronze_state(path: str) -> tuple[int, int, int]:
         s = pc.sum(b.column(0)).as_py()
         total += s or 0
     return rows, total, len(bronze_files(path))
+
+
+def history_state(path: str) -> tuple[int, int, int]:
+    """(current versions, their sum of qty, all versions) of the history, read with delta-rs."""
+    from deltalake import DeltaTable, QueryBuilder
+
+    sql = (
+        "SELECT sum(CASE WHEN _is_current THEN 1 ELSE 0 END), "
+        "sum(CASE WHEN _is_current THEN qty ELSE 0 END), count(*) FROM t"
+    )
+    got = pa.table(QueryBuilder().register("t", DeltaTable(path)).execute(sql).read_all())
+    current, qty, total = (got.column(i)[0].as_py() or 0 for i in range(3))
+    return int(current), int(qty), int(total)
+
+
+def _step(steps: dict[str, float], suffix: str) -> float:
+    """Seconds of the one step whose key ends with `suffix`."""
+    found = [v for k, v in steps.items() if k.endswith(suffix)]
+    if len(found) != 1:
+        raise SystemExit(f"FAIL: {len(found)} step(s) ending {suffix!r} in {sorted(steps)}")
+    return found[0]
 
 
 def floor_seconds(files: list[str], out_dir: Path) -> tuple[float, float]:
@@ -540,6 +571,11 @@ def main(argv: list[str] | None = None) -> int:
         "(as `lake-assets sync` runs them)",
     )
     p.add_argument(
+        "--history",
+        action="store_true",
+        help="the table keeps history: time its apply beside bronze's in the same sync",
+    )
+    p.add_argument(
         "--no-phases", action="store_true", help="do not time the engine calls one by one"
     )
     args = p.parse_args(argv)
@@ -602,9 +638,10 @@ def build_setup(setup: Lake, args, rng: np.random.Generator, phases: Phases) -> 
 def _run(args, work: Path, rng: np.random.Generator) -> int:
     from lake_assets.lib.engine import local_spark
 
-    setup = Lake(work / "setup")
+    setup = Lake(work / "setup", args.history)
     marker = setup.root / "setup.json"
     ident = {
+        "history": args.history,
         "n": args.n,
         "m": args.m,
         "seed": args.seed,
@@ -625,8 +662,9 @@ def _run(args, work: Path, rng: np.random.Generator) -> int:
 
     peak = peak_rss_mb()
     results = []
+    history_runs: list[tuple[float, float]] = []
     for r in range(1, args.runs + 1):
-        lake = Lake(work / f"run{r}")
+        lake = Lake(work / f"run{r}", args.history)
         if lake.root.exists():
             shutil.rmtree(lake.root)
         shutil.copytree(setup.root, lake.root)
@@ -668,6 +706,20 @@ def _run(args, work: Path, rng: np.random.Generator) -> int:
                 f"qty sum {want_qty}"
             )
         results.append((secs, floor))
+        if args.history:
+            current, hqty, versions = history_state(lake.path("bronze", TABLE + "_history"))
+            b, h = _step(steps, f"bronze__{SOURCE}__{TABLE}"), _step(steps, f"{TABLE}_history")
+            say(
+                f"  history: bronze_step_seconds={b:.2f} history_step_seconds={h:.2f} "
+                f"ratio={h / b:.2f} versions={versions} current={current} "
+                f"{'OK' if (current, hqty) == (want_rows, want_qty) else 'WRONG'}"
+            )
+            if (current, hqty) != (want_rows, want_qty):
+                raise SystemExit(
+                    f"FAIL: history has {current} current versions, qty sum {hqty}; expected "
+                    f"{want_rows}, {want_qty}"
+                )
+            history_runs.append((b, h))
         shutil.rmtree(lake.root, ignore_errors=True)
 
     s = statistics.median(x for x, _ in results)
@@ -676,6 +728,13 @@ def _run(args, work: Path, rng: np.random.Generator) -> int:
         f"cdc_apply N={args.n} M={args.m} seconds={s:.2f} floor_seconds={f:.2f} ratio={s / f:.2f} "
         f"peak_rss_mb={max(peak, peak_rss_mb()):.0f}"
     )
+    if history_runs:
+        b = statistics.median(x for x, _ in history_runs)
+        h = statistics.median(y for _, y in history_runs)
+        say(
+            f"cdc_apply_history N={args.n} M={args.m} bronze_step_seconds={b:.2f} "
+            f"history_step_seconds={h:.2f} ratio={h / b:.2f} load={os.getloadavg()[0]:.1f}"
+        )
     return 0
 
 

@@ -104,6 +104,23 @@ def _top_products(spark, settings: Settings, source: str, say) -> None:
     say(_table(rows, ["product_id", "name", "category", "units", "revenue"]))
 
 
+def _revenue_by_country(spark, settings: Settings, source: str, say) -> None:
+    from lake_assets.keys import table_path
+    from lake_assets.lib import delta
+
+    path = table_path(settings.lake_root, "gold", source, "revenue_by_country_at_order")
+    if not delta.exists(path):
+        return
+    frame = delta.read(spark, path)
+    rows = [r.asDict() for r in frame.orderBy(frame.gross_revenue.desc()).limit(5).collect()]
+    say(
+        f"\ngold/{source}/revenue_by_country_at_order, top 5 countries (the customer's country "
+        "when the order was placed, and by where customers live now):"
+    )
+    columns = ["country", "orders", "customers", "gross_revenue"]
+    say(_table(rows, columns + ["gross_revenue_by_current_country"]))
+
+
 def _quality(settings: Settings, source, say) -> dict[str, dict[str, int]]:
     """Print the rows quarantined per table and rule; return {table: {rule: rows}}."""
     from lake_assets.lib import quality
@@ -128,6 +145,8 @@ def report(settings: Settings, say) -> None:
             _daily_sales(spark, settings, source.name, say)
         if "product_daily_sales" in gold:
             _top_products(spark, settings, source.name, say)
+        if "revenue_by_country_at_order" in gold:
+            _revenue_by_country(spark, settings, source.name, say)
         quarantined = _quality(settings, source, say)
         try:
             landed = history(settings.landing, source.name)

@@ -16,7 +16,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
@@ -50,6 +50,23 @@ class LandedFile:
     # True where the file's position in `order_key` orders its changes and commit times need
     # not (a Kafka partition: by offset); `_seq` then leaves commit times out.
     ordered_by_file: bool = False
+    # A full-load file of a reload (a table loaded again while CDC runs): its rows are ordered
+    # among the CDC by their commit times, not before every CDC row as a first full load's.
+    reload: bool = False
+
+
+# A reload's file is held under its name and the digest of its content: a reload lands its
+# files again under the names of the load before (another content, the same name).
+RELOAD_MARK = "#"
+
+
+def as_reload(file: LandedFile, digest: str) -> LandedFile:
+    return replace(file, name=f"{file.name}{RELOAD_MARK}{digest}", reload=True)
+
+
+def base_name(name: str) -> str:
+    """The landed name of a file raw holds (a reload's identity without its digest)."""
+    return name.split(RELOAD_MARK, 1)[0]
 
 
 @dataclass(frozen=True)
@@ -144,6 +161,14 @@ class LandingFormat(ABC):
                     f"({f.size} bytes; {seen.path} has {seen.size})"
                 )
         return self.ordered(by_name.values())
+
+    def is_reload(
+        self, source: Source, table: Table, file: LandedFile, held_names, relanded: bool
+    ) -> bool:
+        """Whether a file raw does not hold is a reload's: `relanded`, raw holds a file of its
+        name with other content; `held_names`, the names of the files raw holds. False: a file
+        relanded with other content is refused, naming it."""
+        return False
 
     def ordered(self, files) -> list[LandedFile]:
         return sorted(files, key=lambda f: (not f.is_full_load, f.order_key))

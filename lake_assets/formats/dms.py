@@ -2,6 +2,13 @@
 
 Names: `LOAD<8 hex digits>.<ext>` for the full load, `yyyyMMdd-HHmmss<3-4 digits>.<ext>`
 for CDC, flat in the table folder or under `yyyy/MM/dd/` date folders.
+
+A reload (DMS "Reload table data") writes the table's full load again, its counter from
+`LOAD00000001` in the same folder: a LOAD name raw holds, landed again with other content, is
+a reload's, and so is every LOAD file first landed after one. A reload is an epoch: its
+`LOAD00000001` also carries a truncate at the reload's time (its first row's timestamp column,
+the time DMS transferred it), ordered just before its rows, and the reload's rows are ordered
+among the CDC by that column (docs/formats.md).
 """
 
 from __future__ import annotations
@@ -19,11 +26,13 @@ from lake_assets.formats.base import (
     LandedFile,
     LandedFileError,
     LandingFormat,
+    base_name,
     change_rows,
     check_column_name,
     is_bookkeeping,
 )
 from lake_assets.lib import types as T
+from lake_assets.lib.changes import check_changes
 from lake_assets.lib.storage import FileInfo
 
 _LOAD = re.compile(r"^LOAD([0-9A-Fa-f]{8})\.(parquet|csv)$")
@@ -34,7 +43,22 @@ _MAX_CSV_FIELDS = 4096
 class DmsFormat(LandingFormat):
     """The AWS DMS S3 target, parquet or csv (`csv_header`, `columns` from the catalog)."""
 
-    ops = ("I", "U", "D")  # DMS writes no truncate
+    ops = ("I", "U", "D", "T")  # DMS writes no truncate: a reload's file carries one
+
+    def is_reload(
+        self, source: Source, table: Table, file: LandedFile, held_names, relanded: bool
+    ) -> bool:
+        if not file.is_full_load:
+            return False
+        if not relanded and not any(_is_reload_name(n) for n in held_names):
+            return False
+        if not source.timestamp_column:
+            raise LandedFileError(
+                f"{file.path}: a reload of {source.name}.{table.name} (a full-load file after "
+                "the table's first load) cannot be placed among its changes without the "
+                "source's timestamp_column (DMS TimestampColumnName)"
+            )
+        return True
 
     def identify(self, source: Source, table: Table, info: FileInfo) -> LandedFile | None:
         return self.landed_file(source, info.path, info.rel, info.size, info.mtime_ns)
@@ -83,7 +107,7 @@ class DmsFormat(LandingFormat):
 
     def parse(self, source: Source, table: Table, file: LandedFile, data: bytes) -> pa.Table:
         try:
-            if file.name.endswith(".parquet"):
+            if file.path.endswith(".parquet"):
                 rows = self._typed(
                     source, table, pq.read_table(pa.BufferReader(data)), file, from_csv=False
                 )
@@ -93,7 +117,7 @@ class DmsFormat(LandingFormat):
             raise
         except (pa.ArrowException, OSError, ValueError, TypeError) as e:
             raise LandedFileError(
-                f"{file.path}: cannot be read as a DMS {file.name.rsplit('.', 1)[-1]} file: {e}"
+                f"{file.path}: cannot be read as a DMS {file.path.rsplit('.', 1)[-1]} file: {e}"
             ) from None
         return rows
 
@@ -201,4 +225,37 @@ class DmsFormat(LandingFormat):
                 raise LandedFileError(f"{file.path}: column {name!r}: {e}") from None
             cols.append(arr)
             fields.append(name)
-        return change_rows(file, table, dict(zip(fields, cols)), op, commit)
+        rows = change_rows(file, table, dict(zip(fields, cols)), op, commit)
+        return _with_reload_truncate(source, table, file, rows)
+
+
+def _is_reload_name(name: str) -> bool:
+    return name != base_name(name) and _LOAD.match(base_name(name)) is not None
+
+
+def _with_reload_truncate(source: Source, table: Table, file: LandedFile, rows: pa.Table):
+    """A reload's first file starts with a truncate at the reload's time (its earliest row's),
+    at position -1: before its rows at that time (`_seq` pads it to `00000000-1`)."""
+    check_changes(source, table, file, rows, ("I", "U", "D"))  # a DMS file has no truncate
+    m = _LOAD.match(file.rel.rsplit("/", 1)[-1])
+    if not file.reload or m is None or int(m.group(1), 16) != 1 or rows.num_rows == 0:
+        return rows
+    at = pc.min(rows.column("_commit_ts"))
+    if not at.is_valid:
+        column = source.timestamp_column
+        raise LandedFileError(f"{file.path}: a reload's rows have no time in {column!r}")
+    first = {
+        f.name: pa.nulls(1, f.type)
+        for f in rows.schema
+        if f.name not in ("_op", "_commit_ts", "_file_pos")
+    }
+    truncate = pa.table(
+        {
+            **first,
+            "_op": pa.array(["T"], pa.string()),
+            "_commit_ts": pa.array([at.as_py()], rows.schema.field("_commit_ts").type),
+            "_file_pos": pa.array([-1], pa.int64()),
+        },
+        schema=rows.schema,
+    )
+    return pa.concat_tables([truncate, rows])

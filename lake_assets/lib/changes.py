@@ -32,7 +32,7 @@ META_COLUMNS += ("_file_size", "_file_digest")
 def add_order_columns(rows: pa.Table, file: LandedFile) -> pa.Table:
     """Add `_source_file`, `_seq` and `_file_date` to a parsed file's rows."""
     n = rows.num_rows
-    kind = "0" if file.is_full_load else "1"
+    kind = "0" if file.is_full_load and not file.reload else "1"
     ts = rows.column("_commit_ts")
     if file.ordered_by_file:
         ts = pa.nulls(n, ts.type)

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pyarrow.parquet as pq
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as ST
 from pyspark.sql.window import Window
 
-from lake_assets.lib import delta, storage
+from lake_assets.lib import delta, history_arrow, storage
 from lake_assets.lib.cdc import ChangeBatch
 from lake_assets.lib.changes import META_COLUMNS
 from lake_assets.lib.delta import quote
@@ -247,11 +248,38 @@ def apply_history(
     return stats
 
 
+def _folded(spark: SparkSession, scope: DataFrame, spec: Spec, staging: str) -> DataFrame:
+    """`versions(scope, spec)`, folded in this process (lib/history_arrow.py: the engine's
+    window plan was most of a run's time, bench/cdc_apply.py --history) and staged as parquet
+    under `staging`; by the engine where arrow cannot compare a tracked column's type."""
+    try:
+        folded = history_arrow.versions(scope.toArrow(), spec.keys, spec.untracked)
+    except history_arrow.NotComparable:
+        return versions(scope, spec)
+    fs, base = storage.filesystem(staging)
+    storage.remove_tree(staging)
+    fs.create_dir(base, recursive=True)
+    pq.write_table(folded, f"{base}/versions.parquet", filesystem=fs, compression="none")
+    return spark.read.parquet(storage.engine_path(staging))
+
+
 def _replace_versions(
     spark: SparkSession, scope: DataFrame, path: str, batch_path: str, spec: Spec
 ) -> HistoryStats:
+    staging = f"{batch_path}_versions"
+    try:
+        return _replace_with(
+            spark, _folded(spark, scope, spec, staging), scope, path, batch_path, spec
+        )
+    finally:
+        storage.remove_tree(staging)
+
+
+def _replace_with(
+    spark: SparkSession, folded: DataFrame, scope: DataFrame, path: str, batch_path: str, spec: Spec
+) -> HistoryStats:
     table = delta.schema_of(spark, path)
-    new = delta.conform_to(versions(scope, spec), table)
+    new = delta.conform_to(folded, table)
     touched = _touched_keys(scope, spec.keys)
     source = _merge_source(spark, new, path, touched, spec.keys)
     # Materialized once: the MERGE reads its source more than once, and each read of a window

@@ -116,7 +116,8 @@ def _tables_of(catalog: Catalog) -> set[Ref]:
         for t in s.tables:
             out |= {Ref(layer, s.name, t.name) for layer in LAYERS if layer != "gold"}
             out.add(Ref("silver", s.name, f"{t.name}_quarantine"))
-            out |= {Ref("bronze", s.name, f"{t.name}_history")} if t.history else set()
+            if t.history:
+                out |= {Ref(layer, s.name, f"{t.name}_history") for layer in ("bronze", "silver")}
         out |= {Ref(m.layer, s.name, m.name) for m in models_of(s)}
     return out
 
@@ -131,11 +132,12 @@ def validate(catalog: Catalog) -> None:
     known = _tables_of(catalog)
     for source in catalog.sources:
         taken = {f"{t.name}_quarantine" for t in source.tables}
+        taken |= {f"{t.name}_history" for t in source.tables if t.history}
         for model in models_of(source):
             at = where(model, catalog.path)
             if model.layer == "silver" and model.name in taken:
                 raise ModelError(
-                    f"{at}: silver/{source.name}/{model.name} is a quarantine table; "
+                    f"{at}: silver/{source.name}/{model.name} is a quarantine or history table; "
                     "name the model otherwise"
                 )
             deps = _checked_refs(model.sql, model, known, at)

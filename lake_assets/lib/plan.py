@@ -16,7 +16,14 @@ from collections import defaultdict
 
 from lake_assets import formats
 from lake_assets.catalog import HISTORY_SUFFIX, Source, Table
-from lake_assets.formats.base import LandedFile, LandedFileError, digest_of
+from lake_assets.formats.base import (
+    RELOAD_MARK,
+    LandedFile,
+    LandedFileError,
+    as_reload,
+    base_name,
+    digest_of,
+)
 from lake_assets.lib import cdc, delta
 from lake_assets.lib import history as historylib
 from lake_assets.lib import raw as rawlib
@@ -44,10 +51,28 @@ def last_partition_day(now: dt.datetime | None = None) -> dt.date:
     return (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).date()
 
 
-def is_new(f: LandedFile, held: dict[str, rawlib.Held]) -> bool:
-    """Raw holds no file of this name, or holds one of another size (other content)."""
-    h = held.get(f.name)
-    return h is None or (h.size is not None and h.size != f.size)
+Reloads = dict[str, list[rawlib.Held]]
+
+
+def reloads_held(held: dict[str, rawlib.Held]) -> Reloads:
+    """{landed name: what raw holds of reloads' files of that name}."""
+    out: Reloads = defaultdict(list)
+    for name, h in held.items():
+        if RELOAD_MARK in name:
+            out[base_name(name)].append(h)
+    return out
+
+
+def held_versions(name: str, held: dict[str, rawlib.Held], reloads: Reloads) -> list[rawlib.Held]:
+    """What raw holds of a landed name: the file of that name, and any reload's file of it."""
+    same = held.get(name)
+    return ([same] if same is not None else []) + reloads.get(name, [])
+
+
+def is_new(f: LandedFile, held: dict[str, rawlib.Held], reloads: Reloads | None = None) -> bool:
+    """Raw holds no file of this name, or only ones of another size (other content)."""
+    reloads = reloads_held(held) if reloads is None else reloads
+    return not any(h.size is None or h.size == f.size for h in held_versions(f.name, held, reloads))
 
 
 def new_files(
@@ -56,8 +81,9 @@ def new_files(
     """The files raw does not hold, by the raw day whose run takes them. A file dated after the
     last partition goes to the last one, whose run fails naming it (no partition can hold it)."""
     out: dict[dt.date, list[LandedFile]] = defaultdict(list)
+    reloads = reloads_held(held)
     for f in files:
-        if is_new(f, held):
+        if is_new(f, held, reloads):
             out[min(f.partition_date, last_day)].append(f)
     return dict(out)
 
@@ -70,17 +96,34 @@ def to_add(
     held: dict[str, rawlib.Held],
 ) -> list[LandedFile]:
     """What a raw run adds of its days' files: the new ones. A held name landed again with other
-    content raises LandedFileError naming the file: another size, or (read here, as the run
-    reads its days' files anyway) the same size and another digest."""
-    fs = formats.resolve(source).filesystem(landing_root, source, table)
-    out = []
+    content (another size, or, read here, as the run reads its days' files anyway, the same
+    size and another digest) is a reload's file where the format says so (held under its name
+    and digest), else raises LandedFileError naming the file."""
+    fmt = formats.resolve(source)
+    fs = fmt.filesystem(landing_root, source, table)
+    out: list[LandedFile] = []
+    reloads = reloads_held(held)
+    names = set(held)  # and the reloads' files of this run: a reload's next files follow them
     for f in files:
-        h = held.get(f.name)
-        if h is None:
-            out.append(f)
-        elif is_new(f, held):
+        versions = held_versions(f.name, held, reloads)
+        if not versions:
+            reload = fmt.is_reload(source, table, f, names, relanded=False)
+            out.append(as_reload(f, _digest(fs, f)) if reload else f)
+            names.add(out[-1].name)
+            continue
+        same = [h for h in versions if h.size is None or h.size == f.size]
+        if same and all(h.digest is None for h in same):
+            continue  # held (raw recorded no digest to tell more)
+        digest = _digest(fs, f)
+        if any(h.digest == digest for h in same):
+            continue
+        if fmt.is_reload(source, table, f, names, relanded=True):
+            out.append(as_reload(f, digest))
+            names.add(out[-1].name)
+        elif not same:
+            h = versions[0]
             raise _relanded(source, table, f, f"{f.size} bytes; raw holds it as {h.size} bytes")
-        elif h.digest is not None and _digest(fs, f) != h.digest:
+        else:
             raise _relanded(source, table, f, "same size, other bytes")
     return out
 

@@ -1,6 +1,14 @@
-"""The SCD type 2 example of Databricks' Lakeflow AUTO CDC documentation, landed as DMS files:
-the sequence number is the commit time, and the sequence-5 updates land after the sequence-6
-ones, in a later sync. The history must be exactly the table that page shows."""
+"""The SCD type 2 example of Databricks' Lakeflow AUTO CDC documentation ("The AUTO CDC APIs:
+Simplify change data capture with pipelines", https://docs.databricks.com/aws/en/ldp/cdc, also
+https://learn.microsoft.com/en-us/azure/databricks/ldp/cdc), landed as DMS files: the page's
+users_cdf rows (userId, name, city, operation, sequenceNum: INSERT 124 Raul Oaxaca and 123
+Isabel Monterrey at 1, 125 Mercedes Tijuana and 126 Lily Cancun at 2, DELETE 123 and UPDATE 125
+Guadalajara at 6, then, out of order, UPDATE 125 Mexicali and 123 Chihuahua at 5), each
+sequence's rows one DMS file with the sequence as commit time, the sequence-5 file landing in a
+later sync. The expected tables are the page's: "SCD type 2" (__START_AT/__END_AT as
+`_valid_from`/`_valid_to`), "track history except city", and its SCD type 1 table as bronze.
+Checked against a public transcription of the page's example, input and tables (the page itself
+was not at hand); the rows and tables below are those."""
 
 from __future__ import annotations
 

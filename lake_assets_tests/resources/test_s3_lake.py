@@ -33,7 +33,13 @@ SEED = 7
 SCALE = 0.2  # ~1,800 change rows in 41 files: every table, every op, quick
 LAYERS = ("raw", "bronze", "silver", "gold")
 SHOP_TABLES = ("customers", "products", "orders", "order_items")
-SHOP_GOLD = ("daily_sales", "product_daily_sales", "customer_lifetime_value")
+SHOP_GOLD = (
+    "daily_sales",
+    "product_daily_sales",
+    "customer_lifetime_value",
+    "revenue_by_country_at_order",
+)
+SHOP_HISTORY = ("customers_history", "products_history")
 
 
 def land(landing: str) -> None:
@@ -143,6 +149,7 @@ def test_every_layer_is_a_delta_table_on_s3(s3_lake, local_lake):
     on_s3 = delta_tables_on_s3(s3_lake.endpoint, s3_lake.bucket, "lake")
     expected = {f"{layer}/shop/{t}" for layer in ("raw", "bronze", "silver") for t in SHOP_TABLES}
     expected |= {f"gold/shop/{g}" for g in SHOP_GOLD}
+    expected |= {f"{layer}/shop/{t}" for layer in ("bronze", "silver") for t in SHOP_HISTORY}
     assert expected <= on_s3, sorted(expected - on_s3)
     assert on_s3 == delta_tables_local(local_lake)
     # The lake's own bookkeeping lives on S3 too, next to the tables.

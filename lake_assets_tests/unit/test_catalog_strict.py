@@ -327,6 +327,7 @@ def test_the_packaged_catalog_loads_to_the_values_it_always_had():
         "daily_sales",
         "product_daily_sales",
         "customer_lifetime_value",
+        "revenue_by_country_at_order",
     ]
     customers = shop.table("customers")
     assert (customers.source, customers.schema, customers.primary_key) == (

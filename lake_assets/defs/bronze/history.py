@@ -67,7 +67,8 @@ def history_asset(source: Source, table: Table) -> dg.AssetsDefinition:
     untracked = table.history.untracked
     grain = (
         f"Every version of every row of {source.name}.{table.schema}.{table.name} (SCD type "
-        f"2): the source's columns, valid from `_valid_from` to `_valid_to` (null while "
+        f"2), one row per {', '.join(table.primary_key)} and `_valid_from`: the source's "
+        f"columns, valid from `_valid_from` to `_valid_to` (null while "
         f"current, `_is_current`), in raw's order whatever order files landed in."
     )
     if untracked:
