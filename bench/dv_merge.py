@@ -13,7 +13,10 @@ Each repetition copies both tables afresh and times, one after the other:
 - delta_rs: delta-rs MERGE of the batch into the copy-on-write table (the lake's path on the
   embedded engine with a local lake), the conditions of lib/cdc.py;
 - sail_dv: Sail's SQL `MERGE INTO` (lib/cdc.py's statement) into the deletion-vector table;
-- sail_cow: the same statement into the copy-on-write table (the lake's engine path).
+- sail_cow: the same statement into the copy-on-write table (the lake's engine path);
+- with --delete-bound, sail_dv_delete: Sail's `DELETE ... WHERE id IN (the batch's keys)` on the
+  deletion-vector table: it only marks rows, so it bounds from below what any MERGE with
+  deletion vectors costs on the engine (its rows differ from the others': not compared).
 After each, the table's rows and sum of `qty` (read with delta-rs QueryBuilder, which reads
 deletion vectors) must be the same for all three. Peak RSS of the process during each step
 (kernel high-water mark, reset before it; the engine runs in this process). Last line:
@@ -113,6 +116,14 @@ def merge_sail(path: str, batch_file: Path) -> None:
     spark.catalog.dropTempView(view)
 
 
+def delete_keys(path: str, batch_file: Path) -> None:
+    from lake_assets.lib.engine import local_spark
+
+    ids = pq.read_table(batch_file, columns=["id"]).column(0).to_pylist()
+    listed = ", ".join(str(i) for i in ids)
+    local_spark().sql(f"DELETE FROM delta.`{path}` WHERE id IN ({listed})").collect()
+
+
 def state(path: str) -> tuple[int, int]:
     from lake_assets.lib import delta
 
@@ -136,6 +147,9 @@ def main(argv=None) -> int:
     p.add_argument("--m", type=int, required=True)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--no-engine-cow", action="store_true", help="leave out sail_cow (slow)")
+    p.add_argument(
+        "--delete-bound", action="store_true", help="also time sail_dv_delete (see above)"
+    )
     args = p.parse_args(argv)
     os.environ.setdefault("RUST_LOG", "error")
     work = Path(tempfile.mkdtemp(prefix="dv_merge_"))
@@ -148,12 +162,13 @@ def main(argv=None) -> int:
             f"in {time.perf_counter() - t0:.1f}s; load {os.getloadavg()[0]:.2f}"
         )
         ways = ["floor", "delta_rs", "sail_dv"] + ([] if args.no_engine_cow else ["sail_cow"])
+        ways += ["sail_dv_delete"] if args.delete_bound else []
         got: dict[str, list[float]] = {w: [] for w in ways}
         peaks: dict[str, float] = {w: 0.0 for w in ways}
         for r in range(1, args.runs + 1):
             results = {}
             for way in ways:
-                src = dv if way == "sail_dv" else cow
+                src = dv if way.startswith("sail_dv") else cow
                 copy = work / f"run-{way}"
                 shutil.rmtree(copy, ignore_errors=True)
                 shutil.copytree(src, copy)
@@ -162,6 +177,8 @@ def main(argv=None) -> int:
                     files = ca.bronze_files(str(copy))
                     secs, cpu, peak = timed(lambda: ca.floor_seconds(files, work / "floor"))
                     shutil.rmtree(work / "floor", ignore_errors=True)
+                elif way == "sail_dv_delete":
+                    secs, cpu, peak = timed(lambda: delete_keys(str(copy), batch_file))
                 else:
                     fn = merge_delta_rs if way == "delta_rs" else merge_sail
                     secs, cpu, peak = timed(lambda: fn(str(copy), batch_file))
