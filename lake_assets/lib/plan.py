@@ -229,7 +229,9 @@ def held_names(raw_path: str, version: int, days: list[str], log=None) -> tuple[
     when a watermark says `version`); () when that version's files are gone (vacuumed)."""
     wanted = set(days)
     files = [
-        p for p, v in delta.files_at(raw_path, version).items() if str(v[RAW_PARTITION]) in wanted
+        p
+        for p, v in delta.files_at(raw_path, version).items()
+        if str(v.get(RAW_PARTITION))[:10] in wanted  # as batch_since names the partitions
     ]
     if not files:
         return ()
