@@ -35,6 +35,7 @@ from lake_assets.lib.valuesets import VALUE_SETS
 FORMATS = tuple(BUILT_IN)  # and package.module:ClassName, a format of one's own
 RULE_ACTIONS = ("warn", "drop", "fail")
 DEFAULT_FRESHNESS_HOURS = 26.0
+DEFAULT_VACUUM_RETENTION_HOURS = 7 * 24
 _SIMPLE_TYPES = ("bigint", "int", "string", "double", "boolean", "date", "timestamp")
 _ALIASES = {"long": "bigint", "integer": "int"}
 _DECIMAL = re.compile(r"^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
@@ -455,6 +456,9 @@ class Source(_Entry):
     csv_header: StrictBool = False
     gold: tuple[_Text, ...] = ()
     models: tuple[Model, ...] = ()
+    # How long table maintenance keeps the files a table no longer uses (time travel and
+    # running readers need them): VACUUM's retention, in hours.
+    vacuum_retention_hours: int = Field(DEFAULT_VACUUM_RETENTION_HOURS, ge=0)
 
     @field_validator("start_date", mode="before")
     @classmethod

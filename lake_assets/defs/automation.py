@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from .checks import FULL, FULL_CHECKS_TAG
+
 # A landed day crosses three sensor ticks (landing -> raw, automation -> bronze and silver,
 # partitions -> gold); at Dagster's default 30 s each, the ticks alone were ~90 s of the
 # ~130 s from landing to gold (docs/performance.md, "From landing to gold in the UI").
@@ -23,8 +25,27 @@ EAGER_AFTER_CHECKS = (
 ).with_label("eager_after_blocking_checks")
 
 
+# Every asset check over whole tables (a sync's checks look at its own changes: defs/checks.py),
+# daily, and on demand: launch the job.
+FULL_CHECKS_JOB = dg.define_asset_job(
+    "full_checks",
+    selection=dg.AssetSelection.all_asset_checks(),
+    tags={FULL_CHECKS_TAG: FULL},
+    description="Every asset check over whole tables, not only the changes of a sync.",
+)
+FULL_CHECKS_SCHEDULE = dg.ScheduleDefinition(
+    name="full_checks_schedule",
+    job=FULL_CHECKS_JOB,
+    cron_schedule="0 3 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+
 def definitions(ctx) -> dg.Definitions:
     return dg.Definitions(
+        jobs=[FULL_CHECKS_JOB],
+        schedules=[FULL_CHECKS_SCHEDULE],
         sensors=[
             dg.AutomationConditionSensorDefinition(
                 "default_automation_condition_sensor",
@@ -32,5 +53,5 @@ def definitions(ctx) -> dg.Definitions:
                 minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
                 default_status=dg.DefaultSensorStatus.RUNNING,
             )
-        ]
+        ],
     )

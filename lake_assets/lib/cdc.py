@@ -32,12 +32,14 @@ RAW_ONLY = ("_op", "_source_file", "_file_pos", "_file_date", "_file_size", "_fi
 @dataclass(frozen=True)
 class ChangeBatch:
     """What a bronze run applies: raw's changes at `raw_version` in the partitions `days` of
-    `partition_column` (ISO dates; all of raw when None, none when empty)."""
+    `partition_column` (ISO dates; all of raw when None, none when empty), but for those of
+    the landed files `applied` (`_source_file`: their changes are applied already)."""
 
     raw_path: str
     raw_version: int
     partition_column: str
     days: tuple[str, ...] | None = None
+    applied: tuple[str, ...] = ()
 
     def frame(self, spark: SparkSession) -> DataFrame:
         raw = delta.read(spark, self.raw_path, version=self.raw_version)
@@ -46,7 +48,10 @@ class ChangeBatch:
         if not self.days:
             return raw.limit(0)
         days = ", ".join(f"DATE'{d}'" for d in self.days)
-        return raw.where(f"{quote(self.partition_column)} IN ({days})")
+        raw = raw.where(f"{quote(self.partition_column)} IN ({days})")
+        if self.applied:
+            raw = raw.where(~F.col("_source_file").isin(list(self.applied)))
+        return raw
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,20 @@ TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
 def watermark(bronze: str) -> int | None:
     """The raw version whose changes `bronze` holds, from its own log (None when not recorded)."""
     return delta.transaction_version(bronze, WATERMARK_APP_ID)
+
+
+def previous_watermark(bronze: str, looked: int = 64) -> int | None:
+    """The watermark bronze held before its current one (the raw version its last batch
+    started from), from its log; None when there is none within the last `looked` commits."""
+    table = delta.delta_table(bronze)
+    now, current = table.version(), table.transaction_version(WATERMARK_APP_ID)
+    if current is None:
+        return None
+    for v in range(now - 1, max(-1, now - 1 - looked), -1):
+        mark = delta.delta_table(bronze, v).transaction_version(WATERMARK_APP_ID)
+        if mark != current:
+            return mark
+    return None
 
 
 def legacy_watermark(path: str) -> int | None:
@@ -371,6 +390,21 @@ def _run_starts(sorted_keys: pa.Table) -> np.ndarray:
     return starts
 
 
+def _new_rows(path: str, applied: tuple[str, ...]) -> np.ndarray | None:
+    """Which rows of a raw data file are not changes of the `applied` landed files (None: all)."""
+    if not applied:
+        return None
+    names = pq.read_table(path, columns=["_source_file"], read_dictionary=["_source_file"])
+    done = pa.array(applied, pa.string())
+    out = []
+    for chunk in names.column(0).chunks:
+        # One lookup per distinct name (the column is dictionary-encoded), not one per row.
+        old = pc.is_in(chunk.dictionary, value_set=done).to_numpy(zero_copy_only=False)
+        idx = pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False)
+        out.append(np.where(idx >= 0, ~old[np.maximum(idx, 0)], True))
+    return np.concatenate(out) if out else np.zeros(0, dtype=bool)
+
+
 def _stage_fresh(
     batch: ChangeBatch, tombstones: str, batch_path: str, keys: tuple[str, ...], bronze: str
 ) -> tuple[int, int] | None:
@@ -395,12 +429,14 @@ def _stage_fresh(
     id_schema = pa.schema([schema.field(c) for c in id_cols])
     parts = []
     for i, f in enumerate(files):
+        new = _new_rows(f, batch.applied)
+        if new is not None and not new.any():
+            continue  # every change of the file is applied already
         t = pads.dataset(f, schema=id_schema, format="parquet").to_table()
-        parts.append(
-            t.append_column(
-                "_lake_file", pa.array(np.full(t.num_rows, i, dtype=np.int32))
-            ).append_column("_lake_row", pa.array(np.arange(t.num_rows, dtype=np.int64)))
-        )
+        t = t.append_column(
+            "_lake_file", pa.array(np.full(t.num_rows, i, dtype=np.int32))
+        ).append_column("_lake_row", pa.array(np.arange(t.num_rows, dtype=np.int64)))
+        parts.append(t if new is None else t.filter(pa.array(new)))
     ids = pa.concat_tables(parts) if parts else None
     n = ids.num_rows if ids is not None else 0
     if n == 0:

@@ -103,22 +103,26 @@ def local_data_files(path: str, version: int | None = None):
     return schema, {os.path.join(path, unquote(p)): v for p, v in _add_files(table).items()}
 
 
-def partitions_changed(path: str, since: int, column: str) -> set:
-    """Values of a partition column whose files were added or removed after version `since`."""
-    old, new = files_at(path, since), files_at(path)
+def partitions_changed(path: str, since: int, column: str, upto: int | None = None) -> set:
+    """Values of a partition column whose files were added or removed after version `since`
+    (up to version `upto`: the latest when None)."""
+    old, new = files_at(path, since), files_at(path, upto)
     changed = {v[column] for p, v in new.items() if p not in old}
     changed |= {v[column] for p, v in old.items() if p not in new}
     return changed
 
 
-def query(path: str, sql: str) -> list[tuple]:
-    """Rows of a SQL query over the table (registered as `t`), run by delta-rs, not Spark:
+def query(path: str, sql: str, version: int | None = None) -> list[tuple]:
+    """Rows of a SQL query over the table (registered as `t`, at `version`: the latest when
+    None), run by delta-rs, not Spark:
     for sensors and planners that must not start an engine. QueryBuilder, not
     to_pyarrow_table(): the latter can abort the interpreter at exit (seen with deltalake 1.6.6)."""
     import pyarrow as pa
     from deltalake import QueryBuilder
 
-    table = pa.table(QueryBuilder().register("t", delta_table(path)).execute(sql).read_all())
+    table = pa.table(
+        QueryBuilder().register("t", delta_table(path, version)).execute(sql).read_all()
+    )
     cols = [c.to_pylist() for c in table.columns]
     return list(zip(*cols)) if cols else []
 

@@ -24,7 +24,7 @@ from lake_assets.formats.base import (
     base_name,
     digest_of,
 )
-from lake_assets.lib import cdc, delta
+from lake_assets.lib import cdc, delta, storage
 from lake_assets.lib import history as historylib
 from lake_assets.lib import raw as rawlib
 from lake_assets.lib.cdc import ChangeBatch
@@ -193,8 +193,9 @@ def bronze_consumed(lake_root: str, source: str, table: str) -> int | None:
 def bronze_batch(lake_root: str, source: str, table: str, log=None) -> ChangeBatch | None:
     """The raw changes new since bronze last ran, up to raw's current version; None without raw.
 
-    New means: in raw partitions whose files changed since the raw version bronze last
-    consumed. A partition re-written whole comes back whole; re-applying is a no-op.
+    New means: of the landed files raw did not hold at the raw version bronze last consumed
+    (see batch_since). Re-applying a change is a no-op, so a batch that holds more is still
+    right, only slower.
     """
     return batch_since(
         table_path(lake_root, "raw", source, table), bronze_consumed(lake_root, source, table), log
@@ -208,10 +209,41 @@ def history_batch(lake_root: str, source: str, table: str, log=None) -> ChangeBa
     return batch_since(table_path(lake_root, "raw", source, table), mark, log)
 
 
-def batch_since(raw_path: str, mark: int | None, log=None) -> ChangeBatch | None:
-    """Raw's changes in the partitions changed since raw version `mark` (all of raw without
-    one, or with one raw is behind: rebuilt), up to raw's current version; None without raw."""
-    now = delta.version(raw_path)
+def last_batch(lake_root: str, source: str, table: str) -> ChangeBatch | None:
+    """The raw changes bronze's last apply took: new between the watermark before bronze's
+    current one and the current one; None when bronze has no earlier watermark (its first
+    apply, or none in its recent log)."""
+    bronze_path = table_path(lake_root, "bronze", source, table)
+    if not delta.exists(bronze_path):
+        return None
+    current, before = cdc.watermark(bronze_path), cdc.previous_watermark(bronze_path)
+    if current is None or before is None:
+        return None
+    return batch_since(table_path(lake_root, "raw", source, table), before, upto=current)
+
+
+def pending_batch(lake_root: str, source: str, table: str) -> ChangeBatch | None:
+    """The raw changes bronze has not applied yet (raw's next batch); None when bronze has
+    applied none of raw (or there is no raw)."""
+    mark = bronze_consumed(lake_root, source, table)
+    if mark is None:
+        return None
+    return batch_since(table_path(lake_root, "raw", source, table), mark)
+
+
+def batch_since(
+    raw_path: str, mark: int | None, log=None, upto: int | None = None
+) -> ChangeBatch | None:
+    """Raw's changes new since raw version `mark` (all of raw without one, or with one raw is
+    behind: rebuilt), up to raw's current version; None without raw.
+
+    A change is new when raw did not hold its landed file at `mark`. Raw rewrites a day's
+    partition whole when a file is added to it, so the partitions changed since `mark` are
+    where the new changes are, and the names of the files raw held there at `mark` (a landed
+    file is held once, under its name, never changed) say which of their rows were applied.
+    When raw's files of `mark` are gone (vacuumed), the changed partitions are applied whole.
+    """
+    now = delta.version(raw_path) if upto is None else upto
     if now is None:
         return None
     if mark is None or mark > now:
@@ -222,10 +254,35 @@ def batch_since(raw_path: str, mark: int | None, log=None) -> ChangeBatch | None
         return ChangeBatch(raw_path, now, RAW_PARTITION, ())
     parts = sorted(
         str(p)[:10]
-        for p in delta.partitions_changed(raw_path, mark, RAW_PARTITION)
+        for p in delta.partitions_changed(raw_path, mark, RAW_PARTITION, upto)
         if p is not None
     )
+    applied = held_names(raw_path, mark, parts, log) if parts else ()
     if log:
         more = "..." if len(parts) > 5 else ""
-        log.info(f"raw versions {mark}..{now}: {len(parts)} changed partition(s) {parts[:5]}{more}")
-    return ChangeBatch(raw_path, now, RAW_PARTITION, tuple(parts))
+        log.info(
+            f"raw versions {mark}..{now}: {len(parts)} changed partition(s) {parts[:5]}{more}, "
+            f"less the changes of {len(applied)} file(s) applied at version {mark}"
+        )
+    return ChangeBatch(raw_path, now, RAW_PARTITION, tuple(parts), applied)
+
+
+def held_names(raw_path: str, version: int, days: list[str], log=None) -> tuple[str, ...]:
+    """The landed files raw held in these partitions at `version` (their changes were applied
+    when a watermark says `version`); () when that version's files are gone (vacuumed)."""
+    wanted = set(days)
+    files = [
+        p
+        for p, v in delta.files_at(raw_path, version).items()
+        if str(v.get(RAW_PARTITION))[:10] in wanted  # as batch_since names the partitions
+    ]
+    if not files:
+        return ()
+    if not storage.all_exist(raw_path, files):  # re-applying the partitions whole is a no-op
+        if log:
+            log.info(f"raw version {version}'s files are gone: its partitions are applied whole")
+        return ()
+    in_days = ", ".join(f"DATE '{d}'" for d in days)
+    sql = f"SELECT DISTINCT _source_file FROM t WHERE {RAW_PARTITION} IN ({in_days})"
+    rows = delta.query(raw_path, sql, version=version)
+    return tuple(sorted(name for (name,) in rows if name is not None))

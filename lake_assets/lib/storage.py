@@ -153,3 +153,13 @@ def list_files(fs: pafs.FileSystem, base: str) -> list[FileInfo]:
         rel = f.path[len(base) :].lstrip("/")
         out.append(FileInfo(f.path, rel, f.size or 0, f.mtime_ns or 0))
     return sorted(out, key=lambda x: x.rel)
+
+
+def all_exist(table_root: str, relative: list[str]) -> bool:
+    """Every one of these data files of a table (paths relative to its root, as a Delta log
+    holds them: URL-encoded) is there; one listing call for all."""
+    from urllib.parse import unquote
+
+    fs, base = filesystem(table_root)
+    infos = fs.get_file_info([f"{base}/{unquote(p)}" for p in relative])
+    return all(i.type == pafs.FileType.File for i in infos)

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pyarrow.parquet as pq
 import pytest
+from pyspark.sql import functions as F
 from pyspark.sql import types as ST
 
 from lake_assets.lib import cdc, delta
@@ -148,12 +149,18 @@ def test_a_change_held_twice_goes_the_engines_way_and_bronze_keeps_one_row(
     load(lake, "t", 1, [r("I", "2024-01-01 00:00:00", i, f"v{i}") for i in (1, 2)])
     assert lake.sync().ok
     land_cdc(lake, "t", "2024-01-02 10:00:00", [r("U", "2024-01-02 10:00:00", 1, "new")])
-    # The CDC file's change lands in raw twice (what the raw check exists to catch): its day is
-    # written again with the change doubled, as a broken writer would.
+    # A file new to bronze lands in raw with its change twice (what the raw check exists to
+    # catch): its day is written again with the new file's change doubled, as a broken writer
+    # would. (The changes of a file bronze applied before are not its batch again.)
     raw = str(lake.path("raw", "s", "t"))
     assert lake.sync().ok
     day = delta.read(spark, raw).where("_file_date = DATE'2024-01-02'")
-    day.unionByName(day).write.format("delta").mode("overwrite").option(
+    again = (
+        day.withColumn("_source_file", F.lit("20240102-110000000.parquet"))
+        .withColumn("_seq", F.concat("_seq", F.lit("~")))
+        .withColumn("v", F.lit("twice"))
+    )
+    day.unionByName(again).unionByName(again).write.format("delta").mode("overwrite").option(
         "replaceWhere", "_file_date = DATE'2024-01-02'"
     ).save(raw)
     calls = []
@@ -165,6 +172,6 @@ def test_a_change_held_twice_goes_the_engines_way_and_bronze_keeps_one_row(
     assert result.ok, result.failures
     assert calls == [None]  # arrow declined; the engine's window kept one copy
     assert [(x["id"], x["v"]) for x in lake.rows("bronze", "s", "t", "id")] == [
-        (1, "new"),
+        (1, "twice"),
         (2, "v2"),
     ]

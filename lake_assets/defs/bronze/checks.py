@@ -1,4 +1,10 @@
-"""Checks of bronze: keys unique and never null; the live keys are those raw says are live."""
+"""Checks of bronze: keys unique and never null; the live keys are those raw says are live.
+
+In a sync, `primary_key_unique` and `live_keys_match_raw` look at the keys of the batch bronze
+just applied (a MERGE can only break the keys it touches), so they cost the batch rather than
+the table; a run tagged `lake/checks: full` (the full_checks job and its schedule) checks the
+whole table, as does a sync with no batch to go by (bronze's first apply, a truncate).
+"""
 
 import dagster as dg
 from pyspark.sql import DataFrame
@@ -6,12 +12,41 @@ from pyspark.sql import functions as F
 
 from lake_assets.catalog import Source, Table
 from lake_assets.keys import asset_key
-from lake_assets.lib import delta
+from lake_assets.lib import delta, plan
 from lake_assets.lib.delta import quote
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 
-from ..checks import blocking_check, key_unique_check, no_table_yet
+from ..checks import (
+    blocking_check,
+    is_full,
+    key_unique_check,
+    no_table_yet,
+    scope_metadata,
+)
+
+
+def touched_keys(
+    context: dg.AssetCheckExecutionContext, session, lake: LakeResource, source: str, table: Table
+) -> DataFrame | None:
+    """The keys of the batch bronze applied last; None: check the whole table (a full run, no
+    earlier batch to go by, or a truncate in the batch, which touches every key)."""
+    if is_full(context):
+        return None
+    batch = plan.last_batch(lake.root, source, table.name)
+    if batch is None or batch.days is None:
+        return None
+    changes = batch.frame(session)
+    if changes.where("_op = 'T'").limit(1).count():
+        return None
+    return changes.select(*[quote(k) for k in table.primary_key]).distinct()
+
+
+def of_keys(rows: DataFrame, keys_df: DataFrame, keys) -> DataFrame:
+    """The rows whose key is one of `keys_df`'s (nulls equal)."""
+    k = keys_df.select(*[F.col(quote(c)).alias(f"_k{i}") for i, c in enumerate(keys)])
+    on = [rows[quote(c)].eqNullSafe(k[f"_k{i}"]) for i, c in enumerate(keys)]
+    return rows.join(k, on=on, how="left_semi")
 
 
 def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition]:
@@ -19,7 +54,12 @@ def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
     keys = table.primary_key
     kcols = ", ".join(quote(k) for k in keys)
 
-    primary_key_unique = key_unique_check("bronze", source, table)
+    def batch_scope(context, session, rows: DataFrame) -> tuple[DataFrame, str]:
+        lake = context.resources.lake
+        touched = touched_keys(context, session, lake, source.name, table)
+        return (rows, "table") if touched is None else (of_keys(rows, touched, keys), "batch")
+
+    primary_key_unique = key_unique_check("bronze", source, table, batch_scope)
 
     @blocking_check(key, "primary_key_not_null", f"No row has a null in ({', '.join(keys)}).")
     def primary_key_not_null(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
@@ -36,7 +76,9 @@ def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
         "Bronze's keys are exactly the keys whose latest change in raw is not a delete "
         "(and comes after the last truncate).",
     )
-    def live_keys_match_raw(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
+    def live_keys_match_raw(
+        context: dg.AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource
+    ) -> dg.AssetCheckResult:
         session = spark.session()
         bpath, rpath = (
             lake.table("bronze", source.name, table.name),
@@ -44,15 +86,20 @@ def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
         )
         if not delta.exists(bpath) or not delta.exists(rpath):
             return no_table_yet(bpath)
-        missing, extra = _live_keys_diff(
-            delta.read(session, rpath), delta.read(session, bpath), keys
-        )
+        raw, bronze = delta.read(session, rpath), delta.read(session, bpath)
+        touched, what = touched_keys(context, session, lake, source.name, table), "table"
+        if touched is not None:
+            # Every change of those keys, and every truncate (the last one cuts their history).
+            raw = of_keys(raw, touched, keys).unionByName(raw.where("_op = 'T'"))
+            bronze, what = of_keys(bronze, touched, keys), "batch"
+        missing, extra = _live_keys_diff(raw, bronze, keys)
         return dg.AssetCheckResult(
             passed=missing == 0 and extra == 0,
             metadata={
                 "keys_missing_from_bronze": missing,
                 "keys_not_live_in_raw": extra,
                 "key": kcols,
+                **scope_metadata(what),
             },
         )
 
