@@ -6,9 +6,9 @@ for CDC, flat in the table folder or under `yyyy/MM/dd/` date folders.
 A reload (DMS "Reload table data") writes the table's full load again, its counter from
 `LOAD00000001` in the same folder: a LOAD name raw holds, landed again with other content, is
 a reload's, and so is every LOAD file first landed after one. A reload is an epoch: its
-`LOAD00000001` also carries a truncate at the reload's time (its first row's timestamp column,
-the time DMS transferred it), ordered just before its rows, and the reload's rows are ordered
-among the CDC by that column (docs/formats.md).
+`LOAD00000001` also carries a truncate at the reload's time (the earliest value of its
+timestamp column: when DMS transferred the rows), ordered just before its rows, and the
+reload's rows are ordered among the CDC by that column (docs/formats.md).
 """
 
 from __future__ import annotations
