@@ -21,7 +21,7 @@ from lake_assets.settings import Settings
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    from lake_assets.defs import automation, bronze, models, raw, silver
+    from lake_assets.defs import automation, bronze, extract, models, raw, silver
     from lake_assets.defs.resources import resources_for
 
     ctx = LakeContext.load(settings)
@@ -29,7 +29,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         # BackfillPolicy.single_run is beta in Dagster 1.13 and used on purpose (one run per
         # range): silenced while the definitions are built, not for the process.
         warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
-        layers = [layer.definitions(ctx) for layer in (raw, bronze, silver, models, automation)]
+        layers = [
+            layer.definitions(ctx) for layer in (extract, raw, bronze, silver, models, automation)
+        ]
     # Locally, a run's steps share one process (and so one embedded engine): a step in a new
     # process costs seconds of start-up on a laptop, more than most steps' work.
     executor = dg.in_process_executor if settings.deployment == "local" else None

@@ -26,6 +26,7 @@ __all__ = [
 BUILT_IN = {
     "dms": "lake_assets.formats.dms:DmsFormat",
     "debezium": "lake_assets.formats.debezium:DebeziumFormat",
+    "postgres": "lake_assets.formats.postgres:PostgresFormat",
 }
 
 
