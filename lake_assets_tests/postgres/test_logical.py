@@ -31,11 +31,13 @@ def test_bronze_follows_the_database_step_by_step(lake, pgdb):
         "CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL, "
         "balance numeric(12,2), note text)",
         "CREATE TABLE orders (id int PRIMARY KEY, customer_id bigint, total numeric, "
-        "placed timestamptz, day date, meta jsonb, ref uuid, blob bytea, tags text[])",
+        "placed timestamptz, day date, meta jsonb, ref uuid, blob bytea, tags text[], "
+        "paid boolean, qty smallint, ratio real, local_ts timestamp, amounts numeric(8,3)[])",
         "INSERT INTO customers VALUES (1, 'Ada', 10.50, 'first'), (2, 'Bob', -3.25, NULL)",
         "INSERT INTO orders VALUES (10, 1, 12.345678901234567891, '2024-03-01 10:00:00.123456+02',"
         " '2024-03-01', '{\"a\": [1, 2], \"b\": null}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',"
-        " '\\xdeadbeef', '{x,\"y z\",NULL}')",
+        " '\\xdeadbeef', '{x,\"y z\",NULL}', true, -7, 0.5, '2024-03-01 23:30:00.5',"
+        " '{1.5,NULL,-2.125}')",
     )
     lake.write_catalog(pgdb.catalog("app", TABLES))
     _sync_ok(lake)
