@@ -11,9 +11,6 @@ The first extraction creates the publication (`FOR TABLE` the catalog's tables) 
 over a replication connection, whose exported snapshot the tables are loaded from, as inserts
 with a null commit time (`LOAD-<lsn>-<part>.parquet`).
 
-`snapshot` mode reads every table in one REPEATABLE READ transaction, in batches from a
-server-side cursor, and lands it as `format: snapshot` files (lib/pg_snapshot.py).
-
 Landing layout, under `$LAKE_LANDING/<source>/`:
     <schema>/<table>/LOAD-<consistent LSN, 16 hex>-<part, 5 digits>.parquet
     <schema>/<table>/<yyyy>/<MM>/<dd>/<first commit LSN>-<last commit LSN>.parquet
@@ -429,6 +426,24 @@ def _publish(conn, source: Source, publication: str) -> None:
         )
 
 
+def _check_published(conn, source: Source, publication: str) -> None:
+    """Every table of the catalog is in the publication: else its changes would never come."""
+    have = {
+        (s, n)
+        for s, n in conn.execute(
+            "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s",
+            (publication,),
+        )
+    }
+    missing = [f"{t.schema}.{t.name}" for t in source.tables if (t.schema, t.name) not in have]
+    if missing:
+        raise PostgresError(
+            f"source {source.name!r}: table(s) {', '.join(missing)} are not in the publication "
+            f"{publication!r} the slot was loaded with; to load them, drop the slot and remove "
+            f"the landing zone's {source.name}/{STATE}, then sync"
+        )
+
+
 def _remove_loads(landing: str, source: Source) -> None:
     for t in source.tables:
         fs, base = storage.filesystem(table_root(landing, source, t))
@@ -541,6 +556,11 @@ def confirm(conn, slot: str, lsn: int) -> None:
 
 def extract(source: Source, landing: str, say: Say = lambda _m: None) -> Extracted:
     """Everything committed since the slot's confirmed position, landed, then confirmed."""
+    if source.mode != "logical":
+        raise PostgresError(
+            f"source {source.name!r}: mode {source.mode!r} is not built yet (its snapshots are "
+            "diffed by format snapshot); use mode logical"
+        )
     out = Extracted()
     slot = slot_name(source)
     state = read_state(landing, source)
@@ -554,6 +574,7 @@ def extract(source: Source, landing: str, say: Say = lambda _m: None) -> Extract
                 f"remove {landing.rstrip('/')}/{source.name}/{STATE} and the lake's tables of "
                 f"{source.name!r}, then sync"
             )
+        _check_published(conn, source, slot)
         types = TypeMap(conn)
         by_name = {(t.schema, t.name): t for t in source.tables}
         while True:

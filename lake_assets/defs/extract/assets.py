@@ -51,12 +51,7 @@ def extract_asset(source: Source) -> dg.AssetsDefinition:
     def _extract(context: dg.AssetExecutionContext, landing: LandingResource):
         started = time.monotonic()
         try:
-            if source.mode == "snapshot":
-                from lake_assets.lib import pg_snapshot
-
-                out = pg_snapshot.extract(source, landing.root, context.log.info)
-            else:
-                out = postgres.extract(source, landing.root, context.log.info)
+            out = postgres.extract(source, landing.root, context.log.info)
         except postgres.PostgresError as e:
             raise dg.Failure(description=str(e)) from None
         metadata = {
