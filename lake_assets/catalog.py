@@ -646,6 +646,9 @@ def _check_postgres(source: Source, where: str) -> None:
                 f"{where}: {given[0]!r} is for format postgres, not {source.format!r}"
             )
         return
+    dms_only = [k for k in ("timestamp_column", "csv_header") if k in source.model_fields_set]
+    if dms_only:
+        raise CatalogError(f"{where}: {dms_only[0]!r} is not for format postgres")
     if not source.dsn_env:
         raise CatalogError(
             f"{where}: missing 'dsn_env' (the environment variable holding the connection string)"
