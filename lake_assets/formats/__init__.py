@@ -26,6 +26,7 @@ __all__ = [
 BUILT_IN = {
     "dms": "lake_assets.formats.dms:DmsFormat",
     "debezium": "lake_assets.formats.debezium:DebeziumFormat",
+    "snapshot": "lake_assets.formats.snapshot:SnapshotFormat",
     "postgres": "lake_assets.formats.postgres:PostgresFormat",
 }
 

@@ -1,7 +1,9 @@
 """The one interface every landing format implements, and what raw needs of a landed file.
 
 A format knows its landing layout (which files are a table's, in which order, on which raw
-day) and how to turn one file into change rows. Everything after that (raw, bronze, the
+day) and how to turn one file into change rows, or, where a file's changes depend on more than
+the file (a snapshot: the snapshot before it, all its parts), a table's new files at once
+(`read_files`). Everything after that (raw, bronze, the
 landing sensor, sync) sees only this interface and the rows' columns: the source's own, typed,
 plus `_op` (one of OPS), `_commit_ts` and `_file_pos`; raw adds `_source_file` and `_seq`.
 """
@@ -10,9 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -54,6 +59,27 @@ class FileChanges:
     file: LandedFile
     rows: pa.Table
     digest: str
+
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class TableFiles:
+    """What a format may need to read a table's new files besides the files: the landing
+    filesystem, where the lake keeps the table's bookkeeping, and the landed files raw holds."""
+
+    source: Source
+    table: Table
+    fs: object  # the landing filesystem (pyarrow.fs.FileSystem)
+    lake_root: str | None
+    held: Callable[[], Collection[str]]  # names of the landed files raw holds (read when asked)
+
+    def state(self, name: str) -> str:
+        """A path of the table's bookkeeping in the lake: `_state/<source>/<table>/<name>`."""
+        if self.lake_root is None:
+            raise ValueError(f"table {self.source.name}.{self.table.name}: no lake root given")
+        return f"{self.lake_root.rstrip('/')}/_state/{self.source.name}/{self.table.name}/{name}"
 
 
 def digest_of(data: bytes) -> str:
@@ -133,6 +159,19 @@ class LandingFormat(ABC):
         except OSError as e:  # gone since it was listed, or unreadable: still named
             raise LandedFileError(f"{file.path}: cannot be read: {e}") from None
         return FileChanges(file, self.parse(source, table, file, data), digest_of(data))
+
+    def read_files(
+        self, ctx: TableFiles, files: list[LandedFile], each: Callable[[FileChanges], R]
+    ) -> Iterator[R]:
+        """`each` of every file's changes, one per file, in the order of `files`. By default each
+        file is read alone (`read`), on all cores; a format whose changes need more than one file,
+        or what the lake already holds, overrides this. Raises LandedFileError naming the first
+        file that cannot be read, and reads no file after it."""
+        pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+        try:
+            yield from pool.map(lambda f: each(self.read(ctx.source, ctx.table, ctx.fs, f)), files)
+        finally:
+            pool.shutdown(cancel_futures=True)  # after a bad file, files not started are not read
 
     @abstractmethod
     def identify(self, source: Source, table: Table, info: storage.FileInfo) -> LandedFile | None:

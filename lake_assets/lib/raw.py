@@ -4,16 +4,15 @@ already holds of them."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 
 import pyarrow as pa
 
 from lake_assets import formats
 from lake_assets.catalog import Source, Table
-from lake_assets.formats.base import LandedFile, LandedFileError
+from lake_assets.formats.base import FileChanges, LandedFile, LandedFileError, TableFiles
 from lake_assets.lib import delta, storage
 from lake_assets.lib import types as T
 from lake_assets.lib.changes import check_changes, raw_rows
@@ -84,12 +83,14 @@ def read_changes(
     files: list[LandedFile],
     progress: Callable[[str], None] | None = None,
     lake_schema: pa.Schema | None = None,
+    lake_root: str | None = None,
 ) -> pa.Table:
     """All rows of the given files as one table with a schema every file fits, and the types
     raw already has (`lake_schema`) too, so a type widens the same way in one sync or several.
 
     Raises LandedFileError naming the first file that cannot be read; nothing is returned
-    for a partial set, so nothing of a bad file can enter the lake.
+    for a partial set, so nothing of a bad file can enter the lake. `lake_root` is where a
+    format that keeps state of its own (a snapshot's) finds it.
     """
     fmt = formats.resolve(source)
     fs = fmt.filesystem(landing_root, source, table)
@@ -97,22 +98,21 @@ def read_changes(
     types = _TypesSeen(source, table, {f.name: (f.type, where) for f in lake_schema or []})
     parts: list[pa.Table] = []
 
-    def read(f: LandedFile) -> pa.Table:
-        got = fmt.read(source, table, fs, f)
-        check_changes(source, table, f, got.rows, fmt.ops)
-        return raw_rows(got)
+    def finish(got: FileChanges) -> tuple[LandedFile, pa.Table]:
+        check_changes(source, table, got.file, got.rows, fmt.ops)
+        return got.file, raw_rows(got)
 
-    # Files are parsed on all cores (arrow's kernels release the GIL); results come back in
-    # file order, so the first file that cannot be read is the one named.
-    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
-    try:
-        for i, (f, rows) in enumerate(zip(files, pool.map(read, files))):
+    def held() -> set[str]:
+        return set(held_files(lake_root, source.name, table.name)) if lake_root else set()
+
+    ctx = TableFiles(source, table, fs, lake_root, held)
+    # Results come back in file order, so the first file that cannot be read is the one named.
+    with closing(fmt.read_files(ctx, files, finish)) as reads:
+        for i, (f, rows) in enumerate(reads):
             types.add(f, rows.schema)
             parts.append(rows)
             if progress and (i + 1) % 200 == 0:
                 progress(f"read {i + 1}/{len(files)} files of {source.name}.{table.name}")
-    finally:
-        pool.shutdown(cancel_futures=True)  # after a bad file, files not started are not read
     if not parts:
         return empty_changes(table)
     present = list(dict.fromkeys(n for p in parts for n in p.column_names))

@@ -27,8 +27,11 @@ class LandingResource(dg.ConfigurableResource):
         files: list[LandedFile],
         progress=None,
         lake_schema: pa.Schema | None = None,
+        lake_root: str | None = None,
     ) -> pa.Table:
-        return rawlib.read_changes(self.root, source, table, files, progress, lake_schema)
+        return rawlib.read_changes(
+            self.root, source, table, files, progress, lake_schema, lake_root
+        )
 
     def to_add(
         self, source: Source, table: Table, files: list[LandedFile], held: dict[str, rawlib.Held]

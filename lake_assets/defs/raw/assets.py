@@ -146,7 +146,12 @@ def raw_asset(source: Source, table: Table) -> dg.AssetsDefinition:
             )
             lake_schema = delta.arrow_schema(path) if files and delta.exists(path) else None
             rows = landing.read(
-                source, table, files, progress=context.log.info, lake_schema=lake_schema
+                source,
+                table,
+                files,
+                progress=context.log.info,
+                lake_schema=lake_schema,
+                lake_root=lake.root,
             )
         except LandedFileError as e:
             raise dg.Failure(description=str(e)) from None
