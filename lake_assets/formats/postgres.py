@@ -6,20 +6,27 @@ Names (logical mode), under `<source>/<schema>/<table>/`:
                                                       those LSNs (16 hex digits each)
 A file's changes are in commit order; files are ordered by their LSNs, which is the order of
 the server's commits, so `_seq` orders by file and position (not by commit time).
+
+Mode snapshot lands `<yyyyMMdd-HHmmssfff>.parquet` per table (the snapshot's time), which format
+snapshot identifies and diffs against the snapshot before it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lake_assets.catalog import Source, Table
 from lake_assets.formats.base import (
+    FileChanges,
     LandedFile,
     LandedFileError,
     LandingFormat,
+    TableFiles,
     change_rows,
     check_column_name,
     is_bookkeeping,
@@ -29,10 +36,22 @@ from lake_assets.lib.postgres import CDC_NAME, LOAD_NAME
 from lake_assets.lib.storage import FileInfo
 
 _META = ("_op", "_commit_ts", "_lsn")
+R = TypeVar("R")
+
+
+def _snapshots():
+    from lake_assets.formats import by_name
+
+    return by_name("snapshot")
 
 
 class PostgresFormat(LandingFormat):
+    """mode logical: the slot's files, read here; mode snapshot: whole-table snapshots, read
+    and diffed by format snapshot."""
+
     def identify(self, source: Source, table: Table, info: FileInfo) -> LandedFile | None:
+        if source.mode == "snapshot":
+            return _snapshots().identify(source, table, info)
         if is_bookkeeping(info.rel):
             return None
         name = info.rel.rsplit("/", 1)[-1]
@@ -69,7 +88,16 @@ class PostgresFormat(LandingFormat):
             "or yyyy/MM/dd/<first lsn>-<last lsn>.parquet)"
         )
 
+    def read_files(
+        self, ctx: TableFiles, files: list[LandedFile], each: Callable[[FileChanges], R]
+    ) -> Iterator[R]:
+        if ctx.source.mode == "snapshot":
+            return _snapshots().read_files(ctx, files, each)
+        return super().read_files(ctx, files, each)
+
     def parse(self, source: Source, table: Table, file: LandedFile, data: bytes) -> pa.Table:
+        if source.mode == "snapshot":
+            return _snapshots().parse(source, table, file, data)
         try:
             rows = pq.read_table(pa.BufferReader(data))
         except (pa.ArrowException, OSError) as e:

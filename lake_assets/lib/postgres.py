@@ -11,6 +11,10 @@ The first extraction creates the publication (`FOR TABLE` the catalog's tables) 
 over a replication connection, whose exported snapshot the tables are loaded from, as inserts
 with a null commit time (`LOAD-<lsn>-<part>.parquet`).
 
+`snapshot` mode reads every table in one REPEATABLE READ transaction, in batches from a
+server-side cursor, and lands each as a `format: snapshot` file named by the snapshot's time;
+formats/postgres.py hands those to format snapshot's diff.
+
 Landing layout, under `$LAKE_LANDING/<source>/`:
     <schema>/<table>/LOAD-<consistent LSN, 16 hex>-<part, 5 digits>.parquet
     <schema>/<table>/<yyyy>/<MM>/<dd>/<first commit LSN>-<last commit LSN>.parquet
@@ -499,14 +503,37 @@ def initial_load(source: Source, landing: str, say: Say, out: Extracted) -> None
     write_state(landing, source, {"phase": "loaded", "slot": slot, "snapshot_lsn": consistent})
 
 
-def _load_batches(conn, types: TypeMap, source: Source, table: Table):
+def extract_snapshot(source: Source, landing: str, say: Say = lambda _m: None) -> Extracted:
+    """mode snapshot: every table as of one REPEATABLE READ snapshot, landed in the layout of
+    `format: snapshot` (`<yyyyMMdd-HHmmssfff>.parquet`, the snapshot's time), which diffs it
+    against the snapshot before it."""
+    from lake_assets.formats.snapshot import file_name
+
+    out = Extracted()
+    with connect(source, autocommit=False) as conn:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        # The transaction's first statement takes its snapshot; now() is its start.
+        taken = conn.execute("SELECT now()").fetchone()[0].astimezone(dt.timezone.utc)
+        _check_tables(conn, source)
+        types = TypeMap(conn)
+        for t in source.tables:
+            uri = f"{table_root(landing, source, t)}/{file_name(taken)}"
+            batches, schema = _load_batches(conn, types, source, t, meta=False)
+            n = write_parquet(uri, batches, schema)
+            out.loaded_rows += n
+            out.per_table[t.name] = n
+            out.files += 1
+            say(f"snapshot of {source.name}.{t.name}: {n} row(s) as of {taken.isoformat()}")
+        conn.rollback()
+    return out
+
+
+def _load_batches(conn, types: TypeMap, source: Source, table: Table, meta: bool = True):
     """(the batches of a table's rows, their schema), read through a server-side cursor of
     `batch_size` rows a fetch: the table is never held whole."""
     specs = table_columns(conn, types, table)
-    schema = pa.schema(
-        [("_op", pa.string()), ("_commit_ts", UTC_TS), ("_lsn", pa.int64())]
-        + [(s.name, s.arrow) for s in specs]
-    )
+    lead = [("_op", pa.string()), ("_commit_ts", UTC_TS), ("_lsn", pa.int64())] if meta else []
+    schema = pa.schema(lead + [(s.name, s.arrow) for s in specs])
     select = ", ".join(f'"{s.name}"::text' for s in specs)
     where = f"source {source.name!r} table {table.name!r}"
 
@@ -518,6 +545,7 @@ def _load_batches(conn, types: TypeMap, source: Source, table: Table):
             cols = list(zip(*rows))
             n = len(rows)
             arrays = [pa.array(["I"] * n), pa.nulls(n, UTC_TS), pa.nulls(n, pa.int64())]
+            arrays = arrays if meta else []
             arrays += [to_arrow(s, list(c), where) for s, c in zip(specs, cols)]
             yield pa.Table.from_arrays(arrays, schema=schema)
         cur.close()
@@ -556,11 +584,8 @@ def confirm(conn, slot: str, lsn: int) -> None:
 
 def extract(source: Source, landing: str, say: Say = lambda _m: None) -> Extracted:
     """Everything committed since the slot's confirmed position, landed, then confirmed."""
-    if source.mode != "logical":
-        raise PostgresError(
-            f"source {source.name!r}: mode {source.mode!r} is not built yet (its snapshots are "
-            "diffed by format snapshot); use mode logical"
-        )
+    if source.mode == "snapshot":
+        return extract_snapshot(source, landing, say)
     out = Extracted()
     slot = slot_name(source)
     state = read_state(landing, source)
