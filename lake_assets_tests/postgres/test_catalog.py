@@ -35,6 +35,8 @@ def test_defaults():
         ("dsn_env: X\nstatement_timeout_s: 0", "postgres", ["'statement_timeout_s'"]),
         ("dsn_env: X\nbatch_sise: 10", "postgres", ["unknown key 'batch_sise'", "batch_size"]),
         ("dsn_env: X", "dms", ["'dsn_env' is for format postgres, not 'dms'"]),
+        ("dsn_env: X\ntimestamp_column: ts", "postgres", ["'timestamp_column' is not for"]),
+        ("dsn_env: X\ncsv_header: true", "postgres", ["'csv_header' is not for format postgres"]),
     ],
 )
 def test_bad_values_are_refused_in_one_line(extra, fmt, words):
