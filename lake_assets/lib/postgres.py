@@ -90,26 +90,17 @@ def connect(source: Source, replication: bool = False, autocommit: bool = True):
             f"source {source.name!r}: cannot connect with the DSN in {var}: {_redact(e, dsn)}"
         ) from None
     if not replication:
-        timeout_ms = int(source.statement_timeout_s * 1000)
-        with conn.transaction() if not autocommit else _nothing():
-            conn.execute(
-                "SELECT set_config('TimeZone', 'UTC', false), "
-                "set_config('DateStyle', 'ISO', false), "
-                "set_config('statement_timeout', %s, false), "
-                "set_config('application_name', 'lake_assets', false)",
-                (str(timeout_ms),),
-            )
+        # Settings of the session, not of a transaction: set, then committed where one opened.
+        conn.execute(
+            "SELECT set_config('TimeZone', 'UTC', false), "
+            "set_config('DateStyle', 'ISO', false), "
+            "set_config('statement_timeout', %s, false), "
+            "set_config('application_name', 'lake_assets', false)",
+            (str(int(source.statement_timeout_s * 1000)),),
+        )
         if not autocommit:
             conn.commit()
     return conn
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 # -- types --------------------------------------------------------------------------------------
