@@ -42,6 +42,8 @@ _DECIMAL = re.compile(r"^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _NAME = re.compile(rf"^{_IDENT}$")
 _USER_FORMAT = re.compile(rf"^{_IDENT}(\.{_IDENT})*:{_IDENT}$")
+_SLOT = re.compile(r"^[a-z0-9_]{1,63}$")  # what PostgreSQL allows a replication slot
+_POSTGRES_KEYS = ("dsn_env", "mode", "slot", "max_slot_lag_mb", "batch_size", "statement_timeout_s")
 _KAFKA_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")  # the characters Kafka allows
 # silver/<source>/<table>_quarantine (defs/silver/assets.quarantine_name) is a table too.
 _QUARANTINE_SUFFIX = "_quarantine"
@@ -459,6 +461,29 @@ class Source(_Entry):
     # How long table maintenance keeps the files a table no longer uses (time travel and
     # running readers need them): VACUUM's retention, in hours.
     vacuum_retention_hours: int = Field(DEFAULT_VACUUM_RETENTION_HOURS, ge=0)
+    # format postgres (lib/postgres.py): where to connect, how, and how gently.
+    dsn_env: str | None = None
+    mode: Literal["logical", "snapshot"] = "logical"
+    slot: str | None = None
+    max_slot_lag_mb: float = Field(1024, gt=0)
+    batch_size: int = Field(10_000, gt=0, le=10_000_000)
+    statement_timeout_s: float = Field(60, gt=0)
+
+    @field_validator("dsn_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _NAME.match(value):
+            raise _problem(f"dsn_env {value!r} is not an environment variable name")
+        return value
+
+    @field_validator("slot")
+    @classmethod
+    def _slot_name(cls, value: str | None) -> str | None:
+        if value is not None and not _SLOT.match(value):
+            raise _problem(
+                f"slot {value!r} is not a replication slot name (a-z, 0-9, _; at most 63)"
+            )
+        return value
 
     @field_validator("start_date", mode="before")
     @classmethod
@@ -617,6 +642,25 @@ def _check_model(source: Source, model: Model, where: str) -> None:
         )
 
 
+def _check_postgres(source: Source, where: str) -> None:
+    given = [k for k in _POSTGRES_KEYS if k in source.model_fields_set]
+    if source.format != "postgres":
+        if given and source.format in FORMATS:
+            raise CatalogError(
+                f"{where}: {given[0]!r} is for format postgres, not {source.format!r}"
+            )
+        return
+    dms_only = [k for k in ("timestamp_column", "csv_header") if k in source.model_fields_set]
+    if dms_only:
+        raise CatalogError(f"{where}: {dms_only[0]!r} is not for format postgres")
+    if not source.dsn_env:
+        raise CatalogError(
+            f"{where}: missing 'dsn_env' (the environment variable holding the connection string)"
+        )
+    if source.mode == "snapshot" and "slot" in given:
+        raise CatalogError(f"{where}: 'slot' is for mode logical, not snapshot")
+
+
 def _check(catalog: Catalog) -> None:
     """What relates entries to each other, which pydantic checks one entry at a time do not see."""
     _unique((s.name for s in catalog.sources), catalog.path, "source")
@@ -629,6 +673,7 @@ def _check(catalog: Catalog) -> None:
                 f"{where}: timestamp_column is for format dms; format fivetran orders rows by "
                 "_fivetran_synced"
             )
+        _check_postgres(s, where)
         _unique((t.name for t in s.tables), where, "table")
         _unique((m.name for m in s.models), where, "model")
         for t in s.tables:

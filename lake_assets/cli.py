@@ -154,6 +154,14 @@ def parser() -> argparse.ArgumentParser:
         s = _command(sub, name, summary, description)
         s.add_argument("--days", type=_positive, default=days, metavar="N", help=days_help)
         _history_options(s, new=name == "demo")
+        if name == "demo":
+            s.add_argument(
+                "--source",
+                choices=["dms", "postgres"],
+                default="dms",
+                help="dms: the shop's history landed as AWS DMS files; postgres: run it against "
+                "the PostgreSQL database in APP_PG_DSN and sync it through logical replication",
+            )
     return p
 
 

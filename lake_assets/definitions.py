@@ -21,7 +21,7 @@ from lake_assets.settings import Settings
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    from lake_assets.defs import automation, bronze, maintenance, models, raw, silver
+    from lake_assets.defs import automation, bronze, extract, maintenance, models, raw, silver
     from lake_assets.defs.resources import resources_for
 
     ctx = LakeContext.load(settings)
@@ -31,7 +31,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
         layers = [
             layer.definitions(ctx)
-            for layer in (raw, bronze, silver, models, automation, maintenance)
+            for layer in (extract, raw, bronze, silver, models, automation, maintenance)
         ]
     # Locally, a run's steps share one process (and so one embedded engine): a step in a new
     # process costs seconds of start-up on a laptop, more than most steps' work.

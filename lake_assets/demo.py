@@ -9,9 +9,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import re
 import shlex
+import shutil
 import sys
 from pathlib import Path
+
+import pyarrow as pa
 
 from lake_assets.settings import Settings, packaged_catalog
 
@@ -386,6 +390,9 @@ def _shape_of(path) -> tuple[dt.date, str]:
 def demo(settings: Settings, args, say) -> int:
     import dagster as dg
 
+    if getattr(args, "source", "dms") == "postgres":
+        return demo_postgres(settings, args, say)
+
     from lake_assets.catalog import load_catalog
     from lake_assets.definitions import build_definitions
     from lake_assets.sync import sync
@@ -414,3 +421,119 @@ def demo(settings: Settings, args, say) -> int:
     )
     say(f"  LAKE_LANDING={shlex.quote(settings.landing)} lake-assets simulate --days 1")
     return 0 if result.ok else 1
+
+
+# -- the shop as a PostgreSQL database (`demo --source postgres`) ------------------------------
+PG_DSN_ENV = "APP_PG_DSN"
+PG_CATALOG = "shop_pg_catalog"
+
+
+def postgres_catalog(home: str, first_day: dt.date) -> str:
+    """The packaged catalog read as `format: postgres` from the database in APP_PG_DSN (start
+    date: the history's first day); kept once written, so a later demo syncs the same lake."""
+    from lake_assets.sources.shop.catalogs import write_catalog
+
+    folder = Path(home) / PG_CATALOG
+    path = folder / Path(packaged_catalog()).name
+    if path.exists():
+        return str(path)
+    header = (
+        f"# Written by `lake-assets demo --source postgres`: {packaged_catalog()}\n# read from "
+        f"the PostgreSQL database in ${PG_DSN_ENV} through logical replication.\n"
+    )
+    text = Path(write_catalog(folder, "postgres", first_day, header)).read_text()
+    text, n = re.subn(
+        r"(?m)^([ \t]+)format:[ \t]*postgres[ \t]*$", rf"\g<0>\n\g<1>dsn_env: {PG_DSN_ENV}", text
+    )
+    if n != 1:
+        raise ValueError(f"{path}: no format line to add dsn_env after")
+    path.write_text(text)
+    return str(path)
+
+
+def demo_postgres(settings: Settings, args, say) -> int:
+    """Create the shop's tables in the database of APP_PG_DSN, run its simulated history against
+    them (its first day before the lake's slot exists, the rest after), sync the lake through
+    logical replication, and check that bronze equals the database."""
+    import dagster as dg
+
+    from lake_assets.catalog import load_catalog
+    from lake_assets.definitions import build_definitions
+    from lake_assets.lib import postgres
+    from lake_assets.sources.shop import to_postgres
+    from lake_assets.sources.shop.simulator import simulate
+    from lake_assets.sync import sync
+
+    home = _dagster_home(settings)
+    start = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=args.days)
+    catalog_path = postgres_catalog(home, start)
+    settings = dataclasses.replace(settings, sources=catalog_path)
+    source = load_catalog(catalog_path).source("shop")
+    say(f"lake: {settings.lake_root}\nlanding: {settings.landing}\ncatalog: {catalog_path}")
+    try:
+        with postgres.connect(source) as conn:
+            created = to_postgres.create_schema(conn)
+            say(f"database: tables created: {', '.join(created) or 'none (they exist)'}")
+            if to_postgres.is_empty(conn):
+                history = str(Path(home) / "shop_pg_history")  # the simulator's, not landed
+                shutil.rmtree(history, ignore_errors=True)
+                summary = simulate(
+                    history, args.days, seed=args.seed, scale=args.scale, dirty=args.dirty,
+                    start=start, full_load=False,
+                )  # fmt: skip
+                rows = to_postgres.changes(history)
+                first = dt.datetime.combine(start + dt.timedelta(days=1), dt.time(), dt.UTC)
+                before, after = to_postgres.split(rows, first)
+                n, t = to_postgres.replay(conn, before)
+                say(f"ran the history's first day: {n:,} changes in {t:,} transaction(s)")
+                out = postgres.extract(source, settings.landing, say)
+                say(f"slot created; initial load of {out.loaded_rows:,} rows landed")
+                n, t = to_postgres.replay(conn, after)
+                say(
+                    f"ran the history's other {summary.days - 1} day(s): {n:,} changes in "
+                    f"{t:,} transaction(s)"
+                )
+            else:
+                say("the database already holds the shop: syncing what it has new")
+    except postgres.PostgresError as e:
+        print(f"FAILED {e}", file=sys.stderr, flush=True)
+        return 1
+    defs = build_definitions(settings)
+    with dg.DagsterInstance.get() as instance:
+        result = sync(settings, defs, load_catalog(catalog_path), instance, say, quality=False)
+    report(settings, say)
+    for f in result.failures:
+        print(f"FAILED {f}", file=sys.stderr, flush=True)
+    with postgres.connect(source) as conn:
+        equal = bronze_equals_database(settings, source, conn, say)
+    return 0 if result.ok and equal else 1
+
+
+def bronze_equals_database(settings: Settings, source, conn, say) -> bool:
+    """Each table's bronze against `SELECT *` of the database table, row by row (read with
+    delta-rs, an engine independent of the one that wrote it)."""
+    from deltalake import DeltaTable, QueryBuilder
+
+    from lake_assets.keys import table_path
+
+    ok = True
+    for table in source.tables:
+        key = list(table.primary_key)
+        columns = [c for c, _ in table.columns]
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        cur = conn.execute(f'SELECT {quoted} FROM "{table.schema}"."{table.name}"')
+        db = {tuple(r[columns.index(k)] for k in key): tuple(r) for r in cur.fetchall()}
+        path = table_path(settings.lake_root, "bronze", source.name, table.name)
+        found = QueryBuilder().register("t", DeltaTable(path)).execute(f"SELECT {quoted} FROM t")
+        lake = {
+            tuple(r[c] for c in key): tuple(r[c] for c in columns)
+            for r in pa.table(found.read_all()).to_pylist()
+        }
+        same = lake == db
+        ok &= same
+        verdict = "equals" if same else "DIFFERS FROM"
+        say(
+            f"bronze/{source.name}/{table.name} ({len(lake):,} rows) {verdict} the database's "
+            f"{table.schema}.{table.name} ({len(db):,} rows)"
+        )
+    return ok

@@ -15,6 +15,11 @@ def asset_key(layer: str, source: str, table: str) -> dg.AssetKey:
     return dg.AssetKey([layer, source, table])
 
 
+def extract_key(source: str) -> dg.AssetKey:
+    """The extraction of a source the lake reads directly (defs/extract): upstream of raw."""
+    return dg.AssetKey(["extract", source])
+
+
 # The tags Dagster puts on a run of one partition or of a range of them (a single-run
 # backfill). Public strings of its run API; their constants live in a private module.
 PARTITION_TAG = "dagster/partition"

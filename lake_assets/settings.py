@@ -103,3 +103,9 @@ class Settings:
         if self.sources != packaged_catalog():
             env["LAKE_SOURCES"] = self.sources
         return env
+
+
+def source_dsn(variable: str) -> str | None:
+    """The connection string in the variable a source's catalog entry names (`dsn_env`), read
+    when an extraction connects, never kept; None when it is unset or empty."""
+    return os.environ.get(variable) or None

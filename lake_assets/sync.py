@@ -1,10 +1,11 @@
 """`lake-assets sync`: everything landed and not yet in the lake, through the same definitions.
 
-Plan: for each source, the raw partitions whose landed files differ from what raw holds (one
-run per contiguous range of days, BackfillPolicy.single_run), the last of these runs together
-with every other asset downstream (bronze, silver, unpartitioned gold) and their checks; then
-the partitioned assets downstream of raw, for the partitions their own planners name. Runs go
-into the Dagster instance (DAGSTER_HOME when set), so the UI shows them.
+Plan: first, the extraction of each source the lake reads directly (format postgres: its new
+changes land as files); then, for each source, the raw partitions whose landed files differ
+from what raw holds (one run per contiguous range of days, BackfillPolicy.single_run), the last
+of these runs together with every other asset downstream (bronze, silver, unpartitioned gold)
+and their checks; then the partitioned assets downstream of raw, for the partitions their own
+planners name. Runs go into the Dagster instance (DAGSTER_HOME when set), so the UI shows them.
 """
 
 from __future__ import annotations
@@ -142,6 +143,8 @@ def _line(key: dg.AssetKey, mats: list, secs: float) -> str:
         text += f" changes={last['changes'].value} applied={last['changes_applied'].value}"
     elif "changes" in last:
         text += f" changes={last['changes'].value}"  # one figure for the run's whole range
+    if "slot_lag_bytes" in last:
+        text += f" slot_lag_bytes={last['slot_lag_bytes'].value}"
     parts = sorted(m.partition for m in mats if m.partition)
     if parts:
         text += f" partitions={len(parts)} [{parts[0]}{'..' + parts[-1] if len(parts) > 1 else ''}]"
@@ -275,6 +278,13 @@ def sync(
     started = time.monotonic()
     say(_instance_line(instance))
     done: set[dg.AssetKey] = set()
+    extract_keys = {k for k in graph.get_all_asset_keys() if k.path[0] == "extract"}
+    # First what a source the lake extracts itself has new: its files land before raw looks.
+    for key in sorted(extract_keys, key=lambda k: k.path):
+        label = f"{'/'.join(key.path)}: what the source has new"
+        res = run(defs, [key], instance, say, label, materialized=done)
+        result.failures += _failures(res, {label: [key]}, graph)
+        del res
     raw_runs: list[tuple[str, list[dg.AssetKey], dt.date, dt.date]] = []
     for source in catalog.sources:
         pending = plan.pending_days(settings.landing, settings.lake_root, source)
@@ -292,7 +302,7 @@ def sync(
     rest = [
         k
         for k in graph.get_all_asset_keys()
-        if k not in raw_keys and graph.get(k).is_materializable
+        if k not in raw_keys and k not in extract_keys and graph.get(k).is_materializable
     ]
     downstream = [k for k in rest if graph.get(k).partitions_def is None]
     # Each raw run but the last on its own; the last one together with everything downstream

@@ -28,6 +28,7 @@ BUILT_IN = {
     "debezium": "lake_assets.formats.debezium:DebeziumFormat",
     "fivetran": "lake_assets.formats.fivetran:FivetranFormat",
     "snapshot": "lake_assets.formats.snapshot:SnapshotFormat",
+    "postgres": "lake_assets.formats.postgres:PostgresFormat",
 }
 
 

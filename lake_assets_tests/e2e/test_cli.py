@@ -72,7 +72,7 @@ def test_sync_with_a_bad_catalog_fails_with_one_line(tmp_path):
     assert code == 2
     assert err.strip() == (
         f"error: {bad}: source 'x': unknown format 'avro'; known formats: dms, debezium, "
-        "fivetran, snapshot (a format of your own is package.module:ClassName)"
+        "fivetran, snapshot, postgres (a format of your own is package.module:ClassName)"
     )
 
 

@@ -19,7 +19,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from lake_assets.catalog import Source, Table
 from lake_assets.formats.base import LandedFile, LandedFileError
-from lake_assets.keys import asset_key, state_path
+from lake_assets.keys import asset_key, extract_key, state_path
 from lake_assets.lib import delta, plan
 from lake_assets.lib import raw as rawlib
 from lake_assets.resources.io_manager import (
@@ -33,6 +33,7 @@ from lake_assets.resources.io_manager import (
 from lake_assets.resources.lake import LakeResource, LandingResource
 from lake_assets.resources.spark import SparkResource
 
+from ..extract.assets import EXTRACTED_FORMATS
 from ..specs import column_metadata, describe
 
 PARTITION_COL = plan.RAW_PARTITION
@@ -102,9 +103,12 @@ def _union(a, b):
 
 def raw_asset(source: Source, table: Table) -> dg.AssetsDefinition:
     key = asset_key("raw", source.name, table.name)
+    # A source the lake extracts itself lands its files through extract/<source>.
+    deps = [extract_key(source.name)] if source.format in EXTRACTED_FORMATS else []
 
     @dg.asset(
         key=key,
+        deps=deps,
         group_name="raw",
         partitions_def=partitions_for(source),
         backfill_policy=dg.BackfillPolicy.single_run(),
