@@ -68,3 +68,34 @@ def test_bronze_checks_fail_on_a_duplicate_a_null_key_and_a_missing_row(synced, 
     assert not recon.passed
     assert recon.metadata["keys_missing_from_bronze"].value == 1  # id 5
     assert recon.metadata["keys_not_live_in_raw"].value == 2  # the second id 1, and the null key
+
+
+def test_a_check_that_passed_on_the_same_table_versions_is_not_read_again(synced, monkeypatch):
+    """A check is a function of the tables it reads: once it passed on their versions (noted
+    by the sync's own evaluation), it passes again without reading them; a new version of
+    any of them, or a failure, makes it read them again."""
+    checks = _checks(synced)
+    names = (
+        "raw/a:no_change_held_twice",
+        "bronze/a:primary_key_unique",
+        "bronze/a:primary_key_not_null",
+        "bronze/a:live_keys_match_raw",
+    )
+    held = {n: _run(checks[n], synced) for n in names}
+
+    def no_reads(*args, **kwargs):
+        raise AssertionError("the check read its table again")
+
+    monkeypatch.setattr(delta, "read", no_reads)
+    for name in names:
+        assert held[name].passed, name
+        assert "unchanged" in held[name].metadata, name
+        assert _run(checks[name], synced).passed, name
+    assert held["raw/a:no_change_held_twice"].metadata["rows"].value == 5
+    assert held["bronze/a:live_keys_match_raw"].metadata["keys_missing_from_bronze"].value == 0
+    # A commit to raw (no rows: only its version changes) makes the checks that read raw run.
+    delta.record_transaction(str(synced.path("raw", "s", "a")), "test", 1)
+    for name in ("raw/a:no_change_held_twice", "bronze/a:live_keys_match_raw"):
+        with pytest.raises(AssertionError, match="read its table again"):
+            _run(checks[name], synced)
+    assert _run(checks["bronze/a:primary_key_unique"], synced).passed

@@ -11,7 +11,7 @@ from lake_assets.lib.delta import quote
 from lake_assets.resources.lake import LakeResource
 from lake_assets.resources.spark import SparkResource
 
-from ..checks import blocking_check, key_unique_check, no_table_yet
+from ..checks import blocking_check, key_unique_check, no_table_yet, passed_before_or
 
 
 def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition]:
@@ -27,8 +27,14 @@ def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
         if not delta.exists(path):
             return no_table_yet(path)
         cond = " OR ".join(f"{quote(k)} IS NULL" for k in keys)
-        nulls = delta.read(spark.session(), path).where(cond).count()
-        return dg.AssetCheckResult(passed=nulls == 0, metadata={"null_key_rows": nulls})
+
+        def run() -> dg.AssetCheckResult:
+            nulls = delta.read(spark.session(), path).where(cond).count()
+            return dg.AssetCheckResult(passed=nulls == 0, metadata={"null_key_rows": nulls})
+
+        return passed_before_or(
+            lake, source.name, table.name, "bronze.primary_key_not_null", [path], keys, run
+        )
 
     @blocking_check(
         key,
@@ -44,16 +50,22 @@ def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
         )
         if not delta.exists(bpath) or not delta.exists(rpath):
             return no_table_yet(bpath)
-        missing, extra = _live_keys_diff(
-            delta.read(session, rpath), delta.read(session, bpath), keys
-        )
-        return dg.AssetCheckResult(
-            passed=missing == 0 and extra == 0,
-            metadata={
-                "keys_missing_from_bronze": missing,
-                "keys_not_live_in_raw": extra,
-                "key": kcols,
-            },
+
+        def run() -> dg.AssetCheckResult:
+            missing, extra = _live_keys_diff(
+                delta.read(session, rpath), delta.read(session, bpath), keys
+            )
+            return dg.AssetCheckResult(
+                passed=missing == 0 and extra == 0,
+                metadata={
+                    "keys_missing_from_bronze": missing,
+                    "keys_not_live_in_raw": extra,
+                    "key": kcols,
+                },
+            )
+
+        return passed_before_or(
+            lake, source.name, table.name, "bronze.live_keys_match_raw", [rpath, bpath], keys, run
         )
 
     return [primary_key_unique, primary_key_not_null, live_keys_match_raw]
