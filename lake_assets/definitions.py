@@ -30,9 +30,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         # range): silenced while the definitions are built, not for the process.
         warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
         layers = [layer.definitions(ctx) for layer in (raw, bronze, silver, models, automation)]
-    # Locally, a run's steps share one process (and so one embedded engine): a step in a new
-    # process costs seconds of start-up on a laptop, more than most steps' work.
-    executor = dg.in_process_executor if settings.deployment == "local" else None
+    # Off Databricks, a run's steps share one process (and so one engine session): a step in
+    # a new process costs seconds of start-up on a laptop, more than most steps' work.
+    executor = dg.in_process_executor if settings.deployment != "databricks" else None
     return dg.Definitions.merge(
         *layers, dg.Definitions(resources=resources_for(settings), executor=executor)
     )
