@@ -3,6 +3,7 @@ log inspection through delta-rs (`deltalake`), which reads the same files indepe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 
@@ -18,35 +19,50 @@ class SchemaConflictError(ValueError):
 
 
 class _Handles(threading.local):
-    """This thread's delta-rs handle of each table it has read, at the version it last saw."""
+    """This thread's delta-rs handle of each table it has read, while `logs_kept` is open."""
 
     def __init__(self) -> None:
         self.tables: dict[str, object] = {}
+        self.depth = 0
 
 
 _handles = _Handles()
+
+
+@contextlib.contextmanager
+def logs_kept():
+    """Within it, this thread keeps one delta-rs handle per table (see `delta_table`); the
+    handles are dropped when the outermost one exits. The `lake` resource and the IO manager
+    open it for a run's (or a sensor evaluation's) life: what a run reads of each table's log
+    is read once, and the next run starts afresh, whatever happened to the lake in between."""
+    _handles.depth += 1
+    try:
+        yield
+    finally:
+        _handles.depth -= 1
+        if _handles.depth == 0:
+            _handles.tables.clear()
 
 
 def delta_table(path: str, version: int | None = None):
     """The table at `path` for delta-rs (deltalake.DeltaTable), at its latest version (or at
     `version`).
 
-    The log is read once per process and thread: the handle is kept, and each later call
-    reads only the commits made since (`update_incremental`: one listing of the log after the
+    Within `logs_kept`, the log is read once: the handle is kept, and each later call reads
+    only the commits made since (`update_incremental`: one listing of the log after the
     version it holds, on S3 one LIST and one GET of `_last_checkpoint`, instead of every commit
     file again). So every caller still sees every commit, its own and other writers', made
-    before the call. A table that is removed and created again under the same path while a
-    process runs is seen anew once `exists` has found it absent (which every writer of the
-    lake asks before it creates a table).
+    before the call. A table that is removed and created again under the same path within it
+    is seen anew once `exists` has found it absent (which every writer of the lake asks before
+    it creates a table). Outside it, every call reads the log afresh.
     """
     from deltalake import DeltaTable
 
+    held = _handles.tables.get(path)
     if version is not None:
-        held = _handles.tables.get(path)
         if held is not None and held.version() == version:
             return held
         return DeltaTable(path, version=version, storage_options=_options(path))
-    held = _handles.tables.get(path)
     if held is not None:
         try:
             held.update_incremental()
@@ -54,7 +70,8 @@ def delta_table(path: str, version: int | None = None):
         except Exception:  # the log is gone or unreadable: read it afresh, as a first time
             forget(path)
     table = DeltaTable(path, storage_options=_options(path))
-    _handles.tables[path] = table
+    if _handles.depth:
+        _handles.tables[path] = table
     return table
 
 

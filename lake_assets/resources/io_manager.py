@@ -156,6 +156,12 @@ class DeltaIOManager(dg.ConfigurableIOManager):
     root: str
     spark: SparkResource
 
+    @contextlib.contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext):
+        # What a run reads of each table's log is read once (lib/delta.py, logs_kept).
+        with delta.logs_kept():
+            yield self
+
     def path_for(self, key: dg.AssetKey) -> str:
         layer, source, table = key.path
         return table_path(self.root, layer, source, table)
