@@ -18,12 +18,17 @@ class SchemaConflictError(ValueError):
     """New data has a column whose type cannot be stored in the table's existing column."""
 
 
+class _Kept:
+    def __init__(self) -> None:
+        self.tables: dict[str, object] = {}
+        self.depth = 0
+
+
 class _Handles(threading.local):
     """This thread's delta-rs handle of each table it has read, while `logs_kept` is open."""
 
     def __init__(self) -> None:
-        self.tables: dict[str, object] = {}
-        self.depth = 0
+        self.kept = _Kept()
 
 
 _handles = _Handles()
@@ -33,15 +38,18 @@ _handles = _Handles()
 def logs_kept():
     """Within it, this thread keeps one delta-rs handle per table (see `delta_table`); the
     handles are dropped when the outermost one exits. The `lake` resource and the IO manager
-    open it for a run's (or a sensor evaluation's) life: what a run reads of each table's log
-    is read once, and the next run starts afresh, whatever happened to the lake in between."""
-    _handles.depth += 1
+    open it for a run's life: what a run reads of each table's log is read once, and the next
+    run starts afresh, whatever happened to the lake in between. It closes what it opened
+    even when it is left from another thread than the one that entered it."""
+    kept = _handles.kept
+    kept.depth += 1
     try:
         yield
     finally:
-        _handles.depth -= 1
-        if _handles.depth == 0:
-            _handles.tables.clear()
+        kept.depth -= 1
+        if kept.depth <= 0:
+            kept.depth = 0
+            kept.tables.clear()
 
 
 def delta_table(path: str, version: int | None = None):
@@ -58,7 +66,7 @@ def delta_table(path: str, version: int | None = None):
     """
     from deltalake import DeltaTable
 
-    held = _handles.tables.get(path)
+    held = _handles.kept.tables.get(path)
     if version is not None:
         if held is not None and held.version() == version:
             return held
@@ -70,17 +78,17 @@ def delta_table(path: str, version: int | None = None):
         except Exception:  # the log is gone or unreadable: read it afresh, as a first time
             forget(path)
     table = DeltaTable(path, storage_options=_options(path))
-    if _handles.depth:
-        _handles.tables[path] = table
+    if _handles.kept.depth:
+        _handles.kept.tables[path] = table
     return table
 
 
 def forget(path: str | None = None) -> None:
     """Drop this thread's handle of the table at `path` (of every table for None)."""
     if path is None:
-        _handles.tables.clear()
+        _handles.kept.tables.clear()
     else:
-        _handles.tables.pop(path, None)
+        _handles.kept.tables.pop(path, None)
 
 
 def _options(path: str) -> dict[str, str] | None:

@@ -45,7 +45,11 @@ class LakeResource(dg.ConfigurableResource):
 
     @contextlib.contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext):
-        # What a run reads of each table's log is read once (lib/delta.py, logs_kept).
+        # What a run reads of each table's log is read once (lib/delta.py, logs_kept). Not for
+        # a sensor's evaluation (no run): its resources may be left in another thread.
+        if context.run is None:
+            yield self
+            return
         with delta.logs_kept():
             yield self
 
