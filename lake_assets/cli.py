@@ -49,9 +49,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--deployment",
-        choices=["local", "databricks"],
-        help="where the Spark code runs: local (an embedded engine, no services) or "
-        "databricks (default: $LAKE_DEPLOYMENT, else local)",
+        choices=["local", "databricks", "connect", "classic"],
+        help="where the Spark code runs: local (an embedded engine, no services), "
+        "databricks, connect (the Spark Connect server at $LAKE_SPARK_REMOTE) or classic "
+        "(local JVM Spark with Delta from Maven Central) (default: $LAKE_DEPLOYMENT, else local)",
     )
 
 
@@ -166,9 +167,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _settings(args):
+    from lake_assets.lib import storage
     from lake_assets.settings import Settings
 
-    return Settings.load(args.lake_root, args.landing, args.sources, args.deployment)
+    settings = Settings.load(args.lake_root, args.landing, args.sources, args.deployment)
+    storage.check_reachable(settings.landing, "LAKE_LANDING")
+    if settings.lake_root != settings.landing:
+        storage.check_reachable(settings.lake_root, "LAKE_ROOT")
+    return settings
 
 
 def _instance():
@@ -245,11 +251,12 @@ def cmd_demo(args) -> int:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     from lake_assets.catalog import CatalogError
+    from lake_assets.lib.storage import StoreUnreachableError
     from lake_assets.settings import SettingsError
 
     try:
         code = {"sync": cmd_sync, "simulate": cmd_simulate, "demo": cmd_demo}[args.command](args)
-    except (CatalogError, SettingsError) as e:
+    except (CatalogError, SettingsError, StoreUnreachableError) as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         code = 2
     except KeyboardInterrupt:

@@ -33,9 +33,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             layer.definitions(ctx)
             for layer in (extract, raw, bronze, silver, models, automation, maintenance)
         ]
-    # Locally, a run's steps share one process (and so one embedded engine): a step in a new
-    # process costs seconds of start-up on a laptop, more than most steps' work.
-    executor = dg.in_process_executor if settings.deployment == "local" else None
+    # Off Databricks, a run's steps share one process (and so one engine session): a step in
+    # a new process costs seconds of start-up on a laptop, more than most steps' work.
+    executor = dg.in_process_executor if settings.deployment != "databricks" else None
     return dg.Definitions.merge(
         *layers, dg.Definitions(resources=resources_for(settings), executor=executor)
     )

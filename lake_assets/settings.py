@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-DEPLOYMENTS = ("local", "databricks")
+DEPLOYMENTS = ("local", "databricks", "connect", "classic")
 
 
 class SettingsError(ValueError):
@@ -57,6 +57,28 @@ def check_lake_root(root: str) -> None:
         )
 
 
+def spark_remote(value: str | None) -> str:
+    """LAKE_SPARK_REMOTE checked: a Spark Connect URL `sc://host[:port][/;param=value...]`."""
+    if not value or not value.strip():
+        raise SettingsError(
+            "LAKE_DEPLOYMENT=connect needs LAKE_SPARK_REMOTE, the Spark Connect URL of the "
+            "engine (sc://host:port)"
+        )
+    value = value.strip()
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+        parts = parts._replace(netloc="")
+    if parts.scheme != "sc" or not parts.hostname or (":" in parts.netloc and port is None):
+        raise SettingsError(
+            f"LAKE_SPARK_REMOTE={value!r} is not a Spark Connect URL: "
+            "write sc://host[:port][/;param=value...] (e.g. sc://127.0.0.1:15002)"
+        )
+    return value
+
+
 def packaged_catalog() -> str:
     return str(resources.files("lake_assets") / "sources" / "shop" / "catalog.yaml")
 
@@ -67,6 +89,8 @@ class Settings:
     landing: str
     sources: str
     deployment: str
+    # The Spark Connect endpoint of `connect` (LAKE_SPARK_REMOTE); None for the others.
+    spark_remote: str | None = None
 
     @staticmethod
     def load(
@@ -87,7 +111,10 @@ class Settings:
                 f"LAKE_DEPLOYMENT={dep!r} is not a deployment: "
                 f"choose one of {', '.join(DEPLOYMENTS)}"
             )
-        return Settings(lake_root=root, landing=land, sources=src, deployment=dep)
+        remote = spark_remote(os.environ.get("LAKE_SPARK_REMOTE")) if dep == "connect" else None
+        return Settings(
+            lake_root=root, landing=land, sources=src, deployment=dep, spark_remote=remote
+        )
 
     def as_env(self) -> dict[str, str]:
         """The LAKE_* variables that make `Settings.load()` in another process (a cluster step)

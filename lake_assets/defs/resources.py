@@ -9,12 +9,17 @@ import dagster as dg
 
 from lake_assets.resources.io_manager import DeltaIOManager
 from lake_assets.resources.lake import LakeResource, LandingResource
-from lake_assets.resources.spark import DatabricksSparkResource, LocalSparkResource
+from lake_assets.resources.spark import (
+    ClassicSparkResource,
+    ConnectSparkResource,
+    DatabricksSparkResource,
+    LocalSparkResource,
+    SparkResource,
+)
 from lake_assets.settings import Settings
 
 
-def _local(settings: Settings) -> dict:
-    spark = LocalSparkResource()
+def _in_process(settings: Settings, spark: SparkResource) -> dict:
     return {
         "spark": spark,
         "io_manager": DeltaIOManager(root=settings.lake_root, spark=spark),
@@ -23,6 +28,18 @@ def _local(settings: Settings) -> dict:
         # No step launcher: steps run in the run's own process.
         "step_launcher": dg.ResourceDefinition.none_resource(),
     }
+
+
+def _local(settings: Settings) -> dict:
+    return _in_process(settings, LocalSparkResource())
+
+
+def _connect(settings: Settings) -> dict:
+    return _in_process(settings, ConnectSparkResource(url=settings.spark_remote))
+
+
+def _classic(settings: Settings) -> dict:
+    return _in_process(settings, ClassicSparkResource())
 
 
 def _databricks(settings: Settings) -> dict:
@@ -66,4 +83,5 @@ def _databricks(settings: Settings) -> dict:
 
 
 def resources_for(settings: Settings) -> dict:
-    return {"local": _local, "databricks": _databricks}[settings.deployment](settings)
+    build = {"local": _local, "connect": _connect, "classic": _classic, "databricks": _databricks}
+    return build[settings.deployment](settings)

@@ -3,6 +3,10 @@ log inspection through delta-rs (`deltalake`), which reads the same files indepe
 
 from __future__ import annotations
 
+import contextlib
+import json
+import threading
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as ST
 
@@ -14,17 +18,90 @@ class SchemaConflictError(ValueError):
     """New data has a column whose type cannot be stored in the table's existing column."""
 
 
+class _Kept:
+    def __init__(self) -> None:
+        self.tables: dict[str, object] = {}
+        self.depth = 0
+
+
+class _Handles(threading.local):
+    """This thread's delta-rs handle of each table it has read, while `logs_kept` is open."""
+
+    def __init__(self) -> None:
+        self.kept = _Kept()
+
+
+_handles = _Handles()
+
+
+@contextlib.contextmanager
+def logs_kept():
+    """Within it, this thread keeps one delta-rs handle per table (see `delta_table`); the
+    handles are dropped when the outermost one exits. The `lake` resource and the IO manager
+    open it for a run's life: what a run reads of each table's log is read once, and the next
+    run starts afresh, whatever happened to the lake in between. It closes what it opened
+    even when it is left from another thread than the one that entered it."""
+    kept = _handles.kept
+    kept.depth += 1
+    try:
+        yield
+    finally:
+        kept.depth -= 1
+        if kept.depth <= 0:
+            kept.depth = 0
+            kept.tables.clear()
+
+
 def delta_table(path: str, version: int | None = None):
-    """The table at `path` for delta-rs (deltalake.DeltaTable)."""
+    """The table at `path` for delta-rs (deltalake.DeltaTable), at its latest version (or at
+    `version`).
+
+    Within `logs_kept`, the log is read once: the handle is kept, and each later call reads
+    only the commits made since (`update_incremental`: one listing of the log after the
+    version it holds, on S3 one LIST and one GET of `_last_checkpoint`, instead of every commit
+    file again). So every caller still sees every commit, its own and other writers', made
+    before the call. A table that is removed and created again under the same path within it
+    is seen anew once `exists` has found it absent (which every writer of the lake asks before
+    it creates a table). Outside it, every call reads the log afresh.
+    """
     from deltalake import DeltaTable
 
-    return DeltaTable(path, version=version, storage_options=storage.storage_options(path) or None)
+    held = _handles.kept.tables.get(path)
+    if version is not None:
+        if held is not None and held.version() == version:
+            return held
+        return DeltaTable(path, version=version, storage_options=_options(path))
+    if held is not None:
+        try:
+            held.update_incremental()
+            return held
+        except Exception:  # the log is gone or unreadable: read it afresh, as a first time
+            forget(path)
+    table = DeltaTable(path, storage_options=_options(path))
+    if _handles.kept.depth:
+        _handles.kept.tables[path] = table
+    return table
+
+
+def forget(path: str | None = None) -> None:
+    """Drop this thread's handle of the table at `path` (of every table for None)."""
+    if path is None:
+        _handles.kept.tables.clear()
+    else:
+        _handles.kept.tables.pop(path, None)
+
+
+def _options(path: str) -> dict[str, str] | None:
+    return storage.storage_options(path) or None
 
 
 def exists(path: str) -> bool:
     from deltalake import DeltaTable
 
-    return DeltaTable.is_deltatable(path, storage_options=storage.storage_options(path) or None)
+    if DeltaTable.is_deltatable(path, storage_options=_options(path)):
+        return True
+    forget(path)
+    return False
 
 
 def version(path: str) -> int | None:
@@ -34,6 +111,7 @@ def version(path: str) -> int | None:
     try:
         return delta_table(path).version()
     except TableNotFoundError:
+        forget(path)
         return None
 
 
@@ -172,7 +250,35 @@ def read(spark: SparkSession, path: str, version: int | None = None) -> DataFram
 
 
 def schema_of(spark: SparkSession, path: str) -> ST.StructType:
-    return read(spark, path).schema
+    """The table's schema as the engine reads it, from the log delta-rs holds (no engine
+    round trip, which on S3 reads the whole log again). `spark` is kept for the callers."""
+    del spark
+    return spark_schema(delta_table(path).schema().to_json())
+
+
+# Field metadata the embedded engine writes into the log (Spark's own, as JSON) and leaves out
+# of the schema it reads back.
+_SPARK_METADATA = "SPARK::metadata::json"
+
+
+def spark_schema(delta_schema_json: str) -> ST.StructType:
+    """A Delta log's schema (the JSON of Spark's StructType, by the Delta protocol) as Spark
+    types, with each field's metadata as the engine reads it."""
+
+    def clean(node):
+        if isinstance(node, dict):
+            out = {k: clean(v) for k, v in node.items()}
+            meta = out.get("metadata")
+            if isinstance(meta, dict) and _SPARK_METADATA in meta:
+                spark_meta = meta.pop(_SPARK_METADATA)
+                if isinstance(spark_meta, dict):
+                    meta.update(spark_meta)
+            return out
+        if isinstance(node, list):
+            return [clean(v) for v in node]
+        return node
+
+    return ST.StructType.fromJson(clean(json.loads(delta_schema_json)))
 
 
 _WIDENINGS = {

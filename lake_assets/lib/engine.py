@@ -14,6 +14,7 @@ import threading
 from pyspark.sql import SparkSession
 
 from lake_assets.lib import storage
+from lake_assets.settings import SettingsError
 
 _lock = threading.Lock()
 _server = None
@@ -77,9 +78,58 @@ def local_spark() -> SparkSession:
         return session
 
 
+class EngineUnreachableError(SettingsError):
+    """The deployment's engine cannot be reached or started; the message names the setting."""
+
+
+SPARK_CONNECT_PORT = 15002  # Spark Connect's default, as pyspark takes it
+
+
 def remote_spark(url: str) -> SparkSession:
-    """A session on any Spark Connect endpoint (sc://host:port)."""
+    """A session on any Spark Connect endpoint (sc://host:port, LAKE_SPARK_REMOTE).
+
+    The endpoint is tried first (a TCP connection, 5 s at most): the Spark Connect client
+    would otherwise retry for minutes, then fail deep inside the first asset."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port or SPARK_CONNECT_PORT
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as e:
+        raise EngineUnreachableError(
+            f"LAKE_SPARK_REMOTE={url}: no Spark Connect server answers at {host}:{port} "
+            f"({e.strerror or e})"
+        ) from None
     builder = SparkSession.builder.remote(url)
     for k, v in SESSION_CONF.items():
         builder = builder.config(k, v)
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    for k, v in SESSION_CONF.items():
+        session.conf.set(k, v)
+    return session
+
+
+DELTA_SPARK_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+def classic_spark() -> SparkSession:
+    """Local JVM Spark with Delta: delta-spark's `configure_spark_with_delta_pip` adds the
+    Delta jars of the installed delta-spark, which Spark resolves from Maven Central (Ivy)
+    when the session starts; a machine that cannot reach it fails here, naming the setting."""
+    from delta import configure_spark_with_delta_pip
+
+    builder = SparkSession.builder.master("local[*]").appName("lake_assets")
+    for k, v in {**DELTA_SPARK_CONF, **SESSION_CONF}.items():
+        builder = builder.config(k, v)
+    try:
+        return configure_spark_with_delta_pip(builder).getOrCreate()
+    except Exception as e:  # Ivy's failure surfaces as the JVM gateway's exit, not a type
+        raise EngineUnreachableError(
+            "LAKE_DEPLOYMENT=classic: local JVM Spark could not start with the Delta jars "
+            f"(resolved from Maven Central by Ivy): {str(e).splitlines()[0][:300]}"
+        ) from e

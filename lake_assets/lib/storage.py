@@ -124,6 +124,29 @@ def engine_env() -> dict[str, str]:
     return {}
 
 
+class StoreUnreachableError(OSError):
+    """The object store of a root cannot be reached; the message names the setting."""
+
+
+def check_reachable(uri: str, setting: str) -> None:
+    """StoreUnreachableError, naming `setting` and the endpoint, unless the store holding the
+    root `uri` answers (a local root always does). An answer of "no such key" is an answer."""
+    if not is_s3(uri):
+        return
+    fs, base = filesystem(uri)
+    try:
+        fs.get_file_info(base)
+    except OSError as e:
+        endpoint = s3_endpoint()
+        where = (
+            f"the S3 endpoint {endpoint} (AWS_ENDPOINT_URL)" if endpoint else "S3 (no endpoint set)"
+        )
+        detail = " ".join(str(e).split())[:300]
+        raise StoreUnreachableError(
+            f"{setting}={uri}: {where} cannot be reached or refused the request: {detail}"
+        ) from None
+
+
 def remove_tree(uri: str) -> None:
     """Remove a folder and everything under it; an absent folder is fine."""
     fs, base = filesystem(uri)

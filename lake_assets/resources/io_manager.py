@@ -156,6 +156,16 @@ class DeltaIOManager(dg.ConfigurableIOManager):
     root: str
     spark: SparkResource
 
+    @contextlib.contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext):
+        # What a run reads of each table's log is read once (lib/delta.py, logs_kept). Not for
+        # a sensor's evaluation (no run): its resources may be left in another thread.
+        if context.run is None:
+            yield self
+            return
+        with delta.logs_kept():
+            yield self
+
     def path_for(self, key: dg.AssetKey) -> str:
         layer, source, table = key.path
         return table_path(self.root, layer, source, table)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import dagster as dg
 import pyarrow as pa
 
 from lake_assets.catalog import Source, Table
 from lake_assets.formats.base import LandedFile
 from lake_assets.keys import state_path, table_path
-from lake_assets.lib import plan
+from lake_assets.lib import delta, plan
 from lake_assets.lib import raw as rawlib
 
 
@@ -43,6 +45,16 @@ class LakeResource(dg.ConfigurableResource):
     """The lake root: table and bookkeeping paths, for the assets and checks that read tables."""
 
     root: str
+
+    @contextlib.contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext):
+        # What a run reads of each table's log is read once (lib/delta.py, logs_kept). Not for
+        # a sensor's evaluation (no run): its resources may be left in another thread.
+        if context.run is None:
+            yield self
+            return
+        with delta.logs_kept():
+            yield self
 
     def table(self, layer: str, source: str, table: str) -> str:
         return table_path(self.root, layer, source, table)

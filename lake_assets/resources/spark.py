@@ -39,7 +39,10 @@ class LocalSparkResource(SparkResource):
 
 
 class ConnectSparkResource(SparkResource):
-    """Any Spark Connect endpoint (a Spark 4 cluster with Delta, Databricks Connect)."""
+    """Any Spark Connect endpoint (a Spark 4 cluster with Delta, Databricks Connect, a Sail
+    server): `url` is sc://host:port (LAKE_SPARK_REMOTE). The engine reads and writes the
+    lake's paths itself, so it must reach them: the same local folders (a server on this
+    machine) or the same object store."""
 
     url: str
 
@@ -47,6 +50,16 @@ class ConnectSparkResource(SparkResource):
         from lake_assets.lib.engine import remote_spark
 
         return remote_spark(self.url)
+
+
+class ClassicSparkResource(SparkResource):
+    """Local JVM Spark with Delta (delta-spark's `configure_spark_with_delta_pip`): Spark
+    fetches the Delta jars from Maven Central when the session first starts."""
+
+    def session(self) -> SparkSession:
+        from lake_assets.lib.engine import classic_spark
+
+        return classic_spark()
 
 
 class DatabricksSparkResource(SparkResource):

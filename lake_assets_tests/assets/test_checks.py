@@ -127,3 +127,35 @@ def test_a_syncs_raw_check_looks_at_the_partitions_bronze_has_not_applied(two_sy
     assert _evaluate(two_syncs)["raw/a:no_change_held_twice"].passed
     full = _evaluate(two_syncs, full=True)["raw/a:no_change_held_twice"]
     assert not full.passed and full.metadata["changes_held_more_than_once"].value == 1
+
+
+def test_a_check_that_passed_on_the_same_table_versions_is_not_read_again(synced, monkeypatch):
+    """A check is a function of the tables it reads (and its scope): once it passed on their
+    versions (noted by the sync's own evaluation), it passes again without reading them; a new
+    version of any of them makes it read them again."""
+    names = (
+        "raw/a:no_change_held_twice",
+        "bronze/a:primary_key_unique",
+        "bronze/a:primary_key_not_null",
+        "bronze/a:live_keys_match_raw",
+    )
+    raw, bronze = str(synced.path("raw", "s", "a")), str(synced.path("bronze", "s", "a"))
+    read, original = [], delta.read
+
+    def counted(spark, path, *args, **kwargs):
+        read.append(str(path))
+        return original(spark, path, *args, **kwargs)
+
+    monkeypatch.setattr(delta, "read", counted)
+    held = _evaluate(synced)
+    for name in names:
+        assert held[name].passed, name
+        assert "unchanged" in held[name].metadata, name
+    assert not {raw, bronze} & set(read), read
+    # A commit to raw (no rows: only its version changes) makes the checks that read raw run.
+    delta.record_transaction(raw, "test", 1)
+    again = _evaluate(synced)
+    assert raw in read
+    for name in ("raw/a:no_change_held_twice", "bronze/a:live_keys_match_raw"):
+        assert again[name].passed and "unchanged" not in again[name].metadata, name
+    assert "unchanged" in again["bronze/a:primary_key_unique"].metadata

@@ -65,10 +65,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_moto(log) -> tuple[subprocess.Popen, str]:
+def _start_moto(
+    log, server: tuple[str, ...] = ("-m", "moto.server")
+) -> tuple[subprocess.Popen, str]:
+    """A moto server (`server`: the Python arguments that start it) on a free port."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, *server, "-H", "127.0.0.1", "-p", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},

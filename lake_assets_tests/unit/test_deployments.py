@@ -1,5 +1,11 @@
 """Each deployment binds the same resource keys; only the classes behind them differ."""
 
+import os
+import re
+import socket
+import subprocess
+import sys
+
 import dagster as dg
 import pytest
 
@@ -91,3 +97,101 @@ def test_flags_win_over_environment(monkeypatch, tmp_path):
     assert Settings.load("file:///data/lake").lake_root == "/data/lake"
     with pytest.raises(SettingsError, match="unsupported storage scheme 'gs'"):
         Settings.load("gs://b/lake")
+
+
+def test_connect_and_classic_bind_the_same_keys(tmp_path, monkeypatch):
+    from lake_assets.resources.spark import ClassicSparkResource, ConnectSparkResource
+
+    monkeypatch.setenv("LAKE_SPARK_REMOTE", "sc://127.0.0.1:15002")
+    res = resources_for(Settings.load(str(tmp_path), deployment="connect"))
+    assert set(res) == KEYS
+    assert isinstance(res["spark"], ConnectSparkResource)
+    assert res["spark"].url == "sc://127.0.0.1:15002"
+    assert res["io_manager"].spark is res["spark"]
+    res = resources_for(Settings.load(str(tmp_path), deployment="classic"))
+    assert set(res) == KEYS
+    assert isinstance(res["spark"], ClassicSparkResource)
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        (None, "LAKE_DEPLOYMENT=connect needs LAKE_SPARK_REMOTE"),
+        ("", "LAKE_DEPLOYMENT=connect needs LAKE_SPARK_REMOTE"),
+        ("http://127.0.0.1:15002", "LAKE_SPARK_REMOTE='http://127.0.0.1:15002' is not a Spark"),
+        ("sc://127.0.0.1:port", "LAKE_SPARK_REMOTE='sc://127.0.0.1:port' is not a Spark"),
+        ("sc://:15002", "LAKE_SPARK_REMOTE='sc://:15002' is not a Spark"),
+        ("127.0.0.1:15002", "LAKE_SPARK_REMOTE='127.0.0.1:15002' is not a Spark"),
+    ],
+)
+def test_a_bad_spark_connect_url_is_named(url, message, tmp_path, monkeypatch):
+    if url is None:
+        monkeypatch.delenv("LAKE_SPARK_REMOTE", raising=False)
+    else:
+        monkeypatch.setenv("LAKE_SPARK_REMOTE", url)
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        Settings.load(str(tmp_path), deployment="connect")
+    Settings.load(str(tmp_path), deployment="local")  # the other deployments do not need it
+
+
+def test_a_spark_connect_url_is_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKE_SPARK_REMOTE", " sc://spark.internal:443/;use_ssl=true;token=t ")
+    settings = Settings.load(str(tmp_path), deployment="connect")
+    assert settings.spark_remote == "sc://spark.internal:443/;use_ssl=true;token=t"
+
+
+def test_an_unreachable_spark_connect_server_is_named(monkeypatch):
+    from lake_assets.lib.engine import EngineUnreachableError, remote_spark
+
+    with socket.socket() as s:  # a port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(EngineUnreachableError) as e:
+        remote_spark(f"sc://127.0.0.1:{port}")
+    assert str(e.value).startswith(
+        f"LAKE_SPARK_REMOTE=sc://127.0.0.1:{port}: no Spark Connect server answers at "
+        f"127.0.0.1:{port}"
+    )
+    assert "\n" not in str(e.value)
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("LAKE_", "AWS_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "lake_assets.cli", "sync", *args],
+        env={**keep, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_cli_names_an_unknown_deployment_in_one_line(tmp_path):
+    result = _cli({"LAKE_ROOT": str(tmp_path), "LAKE_DEPLOYMENT": "emr"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: LAKE_DEPLOYMENT='emr' is not a deployment: choose one of "
+        "local, databricks, connect, classic"
+    ]
+
+
+def test_cli_names_an_unreachable_s3_endpoint_in_one_line(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        "LAKE_ROOT": "s3://bucket/lake",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+    }
+    result = _cli(env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(
+        f"error: LAKE_LANDING=s3://bucket/lake/landing: the S3 endpoint http://127.0.0.1:{port} "
+        "(AWS_ENDPOINT_URL) cannot be reached"
+    )

@@ -22,6 +22,7 @@ from ..checks import (
     is_full,
     key_unique_check,
     no_table_yet,
+    passed_before_or,
     scope_metadata,
 )
 
@@ -67,8 +68,14 @@ def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
         if not delta.exists(path):
             return no_table_yet(path)
         cond = " OR ".join(f"{quote(k)} IS NULL" for k in keys)
-        nulls = delta.read(spark.session(), path).where(cond).count()
-        return dg.AssetCheckResult(passed=nulls == 0, metadata={"null_key_rows": nulls})
+
+        def run() -> dg.AssetCheckResult:
+            nulls = delta.read(spark.session(), path).where(cond).count()
+            return dg.AssetCheckResult(passed=nulls == 0, metadata={"null_key_rows": nulls})
+
+        return passed_before_or(
+            lake, source.name, table.name, "bronze.primary_key_not_null", [path], keys, run
+        )
 
     @blocking_check(
         key,
@@ -86,22 +93,33 @@ def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
         )
         if not delta.exists(bpath) or not delta.exists(rpath):
             return no_table_yet(bpath)
-        raw, bronze = delta.read(session, rpath), delta.read(session, bpath)
-        touched, what = touched_keys(context, session, lake, source.name, table), "table"
-        if touched is not None:
-            # Every change of those keys, and every truncate (the last one cuts their history).
-            raw = of_keys(raw, touched, keys).unionByName(raw.where("_op = 'T'"))
-            bronze, what = of_keys(bronze, touched, keys), "batch"
-        missing, extra = _live_keys_diff(raw, bronze, keys)
-        return dg.AssetCheckResult(
-            passed=missing == 0 and extra == 0,
-            metadata={
-                "keys_missing_from_bronze": missing,
-                "keys_not_live_in_raw": extra,
-                "key": kcols,
-                **scope_metadata(what),
-            },
-        )
+        whole = is_full(context)
+
+        def run() -> dg.AssetCheckResult:
+            raw, bronze = delta.read(session, rpath), delta.read(session, bpath)
+            touched, what = touched_keys(context, session, lake, source.name, table), "table"
+            if touched is not None:
+                # Every change of those keys, and every truncate (the last one cuts their
+                # history).
+                raw = of_keys(raw, touched, keys).unionByName(raw.where("_op = 'T'"))
+                bronze, what = of_keys(bronze, touched, keys), "batch"
+            missing, extra = _live_keys_diff(raw, bronze, keys)
+            return dg.AssetCheckResult(
+                passed=missing == 0 and extra == 0,
+                metadata={
+                    "keys_missing_from_bronze": missing,
+                    "keys_not_live_in_raw": extra,
+                    "key": kcols,
+                    **scope_metadata(what),
+                },
+            )
+
+        # Its scope (the batch bronze applied last, or the whole table) follows from the two
+        # tables' versions and the full tag: a pass on the same three is a pass again.
+        return passed_before_or(
+            lake, source.name, table.name, "bronze.live_keys_match_raw", [rpath, bpath],
+            (keys, whole), run,
+        )  # fmt: skip
 
     return [primary_key_unique, primary_key_not_null, live_keys_match_raw]
 
