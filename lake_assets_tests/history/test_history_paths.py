@@ -88,3 +88,37 @@ def test_both_ways_give_the_same_history_after_every_sync(lake, monkeypatch):
         if h.get("operation") == "MERGE"
     )
     assert theirs[0].get("operation") != "MERGE"
+
+
+def test_a_failed_in_process_merge_leaves_the_history_as_it_was(lake, monkeypatch):
+    from deltalake.table import TableMerger
+
+    lake.write_catalog(catalog("t", ["id"]))
+    land(lake, 10, [c("I", 10, 1, "a"), c("I", 10, 2, "x")])
+    assert_ok(lake.sync())
+    path = str(lake.path("bronze", SRC, "t_history"))
+    before = (
+        delta.version(path),
+        historylib.watermark(path),
+        history(lake, "t", "id, _valid_from"),
+    )
+    land(lake, 20, [c("U", 20, 1, "b"), c("D", 20, 2)])
+    real = TableMerger.execute
+
+    def fails_on_history(self):
+        if self._table.table_uri().rstrip("/").endswith("t_history"):
+            raise OSError("No space left on device")
+        return real(self)
+
+    monkeypatch.setattr(TableMerger, "execute", fails_on_history)
+    failed = lake.sync()
+    assert any("t_history" in f for f in failed.failures)
+    after = (delta.version(path), historylib.watermark(path), history(lake, "t", "id, _valid_from"))
+    assert after == before
+    monkeypatch.setattr(TableMerger, "execute", real)
+    assert_ok(lake.sync())  # run again, it applies the batch
+    assert [(r["id"], r["v"], r["_is_current"]) for r in history(lake, "t", "id, _valid_from")] == [
+        (1, "a", False),
+        (1, "b", True),
+        (2, "x", False),
+    ]
