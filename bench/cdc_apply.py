@@ -502,6 +502,11 @@ class Phases:
 
         self.wrap(lcdc, "_stage_fresh", "arrow batch")
         self.wrap(lio, "stage_local_rows", "stage rows")
+        from lake_assets.lib import history as lhistory
+
+        self.wrap(lhistory, "_read_scope", "arrow read")
+        self.wrap(lhistory.history_arrow, "versions", "arrow fold")
+        self.wrap(lhistory, "_gone", "arrow held")
         from deltalake.table import TableMerger
 
         self.wrap(TableMerger, "execute", "delta-rs merge")

@@ -18,8 +18,13 @@ The fold, per key in `_seq` order:
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -27,7 +32,7 @@ from pyspark.sql import types as ST
 from pyspark.sql.window import Window
 
 from lake_assets.lib import delta, history_arrow, storage
-from lake_assets.lib.cdc import ChangeBatch
+from lake_assets.lib.cdc import ChangeBatch, merges_in_process
 from lake_assets.lib.changes import META_COLUMNS
 from lake_assets.lib.delta import quote
 
@@ -230,18 +235,30 @@ def _merge_sql(path: str, view: str, keys: tuple[str, ...], columns: list[str]) 
 
 
 def apply_history(
-    spark: SparkSession, batch: ChangeBatch, *, path: str, batch_path: str, spec: Spec, name: str
+    spark: SparkSession,
+    batch: ChangeBatch,
+    *,
+    path: str,
+    batch_path: str,
+    spec: Spec,
+    name: str,
+    embedded: bool = False,
 ) -> HistoryStats:
     """Recompute the history of the keys the batch touches, in one commit; then record
-    `batch.raw_version` as the history's watermark (a commit of no rows when the MERGE's
-    engine cannot carry it, as for bronze: the MERGE is idempotent, so a run killed between
-    the two does it again)."""
-    stats = HistoryStats(0, 0)
-    if batch.days != ():
+    `batch.raw_version` as the history's watermark. With the embedded engine on a local lake
+    (`merges_in_process`, as for bronze) arrow reads and folds the changes and delta-rs MERGEs
+    the versions, recording the watermark in the MERGE's own commit; elsewhere the engine
+    does, and the watermark is a commit of no rows after the MERGE's (the engine cannot carry
+    it; the MERGE is idempotent, so a run killed between the two does it again)."""
+    stats = None
+    if batch.days != () and merges_in_process(embedded, path):
+        stats = _apply_in_process(spark, batch, path, spec, name)
+    if stats is None and batch.days != ():
         scope = _scope(spark, batch, spec.keys)
         ensure_table(spark, path, scope.schema, name)
         stats = _replace_versions(spark, scope, path, batch_path, spec)
-    elif not delta.exists(path):
+    stats = stats or HistoryStats(0, 0)
+    if batch.days == () and not delta.exists(path):
         ensure_table(spark, path, delta.schema_of(spark, batch.raw_path), name)
     if watermark(path) != batch.raw_version:
         delta.record_transaction(path, WATERMARK_APP_ID, batch.raw_version)
@@ -299,3 +316,156 @@ def _replace_with(
     finally:
         spark.catalog.dropTempView(view)
     return HistoryStats(n_keys, n_versions)
+
+
+# -- the embedded engine on a local lake: arrow reads and folds, delta-rs MERGEs ---------------
+# The engine's MERGE of the versions (Sail plans it as full outer joins of the whole history
+# with the source) and its read of the touched keys' changes were most of a run's time
+# (bench/cdc_apply.py --history). As bronze does (lib/cdc.py), on a local lake with the
+# embedded engine arrow reads raw's files (listed by delta-rs at the batch's version), the fold
+# is history_arrow's, and one delta-rs MERGE writes the versions with the watermark in its
+# commit. Where raw's or the history's files alone are not the table (a reader feature), or a
+# tracked column's type is one arrow cannot compare, the engine's path does it.
+
+_FOLD_META = ("_op", "_seq", "_commit_ts")
+
+
+def _batch_files(batch: ChangeBatch, files: dict[str, dict]) -> list[str]:
+    if batch.days is None:
+        return sorted(files)
+    days = set(batch.days)
+    return sorted(f for f, p in files.items() if str(p.get(batch.partition_column))[:10] in days)
+
+
+def _batch_touches(
+    batch: ChangeBatch, schema: pa.Schema, files: dict[str, dict], keys: tuple[str, ...]
+) -> pa.Table | None:
+    """The distinct keys the batch's changes touch; None when the batch holds a truncate (it
+    touches every key) or is all of raw."""
+    if batch.days is None:
+        return None
+    cols = [*keys, "_op"]
+    read = pa.schema([schema.field(c) for c in cols])
+    parts = []
+    for f in _batch_files(batch, files):
+        t = pads.dataset(f, schema=read, format="parquet").to_table()
+        if batch.applied:
+            names = pq.read_table(f, columns=["_source_file"]).column(0)
+            t = t.filter(pc.invert(pc.fill_null(pc.is_in(names, pa.array(batch.applied)), False)))
+        parts.append(t)
+    if not parts:
+        return pa.schema([schema.field(k) for k in keys]).empty_table()
+    changes = pa.concat_tables(parts)
+    is_t = pc.equal(changes.column("_op"), "T")
+    if pc.any(is_t).as_py():
+        return None
+    return changes.select(list(keys)).group_by(list(keys)).aggregate([])
+
+
+def _distinct_keys(changes: pa.Table, keys: tuple[str, ...]) -> pa.Table:
+    rows = changes.filter(pc.invert(pc.equal(changes.column("_op"), "T")))
+    return rows.select(list(keys)).group_by(list(keys)).aggregate([])
+
+
+def _read_scope(
+    batch: ChangeBatch, schema: pa.Schema, files: dict[str, dict], keys: tuple[str, ...]
+) -> pa.Table:
+    """As _scope: all of raw's changes of the keys the batch touches, and raw's truncates."""
+    touched = _batch_touches(batch, schema, files, keys)
+    cols = [f.name for f in schema if f.name not in META_COLUMNS] + list(_FOLD_META)
+    read = pa.schema([schema.field(c) for c in cols])
+    raw = pads.dataset(sorted(files), schema=read, format="parquet")
+    if touched is None:
+        return raw.to_table()
+    if touched.num_rows == 0:
+        return read.empty_table()
+    truncates = raw.to_table(filter=pc.field("_op") == "T")
+    rows = raw.to_table(filter=pc.field("_op") != "T")
+    touched = touched.cast(pa.schema([read.field(k) for k in keys]))
+    rows = rows.join(touched, list(keys), join_type="left semi")
+    return pa.concat_tables([rows.select(cols), truncates.select(cols)])
+
+
+def _conform(table: pa.Table, target: pa.Schema, drop: bool) -> pa.Table:
+    """`table` in the history table's columns and types (nulls for those it lacks), and the
+    `_lake_drop` flag."""
+    n = table.num_rows
+    cols = [
+        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(n, f.type)
+        for f in target
+    ]
+    cols.append(pa.array(np.full(n, drop)))
+    return pa.Table.from_arrays(cols, schema=target.append(pa.field(_DROP, pa.bool_())))
+
+
+def _with_start(table: pa.Table) -> pa.Table:
+    """`table` and `_lake_from`: `_valid_from` with a null start as _NO_START, so that it joins."""
+    start = table.column("_valid_from").cast(history_arrow.TS)
+    none = pa.scalar(dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc), history_arrow.TS)
+    return table.append_column("_lake_from", pc.fill_null(start, none))
+
+
+def _gone(path: str, new: pa.Table, touched: pa.Table, keys: tuple[str, ...]) -> pa.Table | None:
+    """The held versions of the touched keys that are versions no longer (keys, `_valid_from`)."""
+    hist_schema, hist_files = delta.local_data_files(path)
+    if not hist_files or touched.num_rows == 0:
+        return None
+    cols = [*keys, "_valid_from"]
+    held = pads.dataset(
+        sorted(hist_files), schema=pa.schema([hist_schema.field(c) for c in cols]), format="parquet"
+    ).to_table()
+    touched = touched.cast(pa.schema([held.schema.field(k) for k in keys]))
+    held = _with_start(held.join(touched, list(keys), join_type="left semi"))
+    now = _with_start(new.select(cols)).drop_columns(["_valid_from"])
+    gone = held.join(now, [*keys, "_lake_from"], join_type="left anti")
+    return gone.drop_columns(["_lake_from"])
+
+
+def _apply_in_process(
+    spark: SparkSession, batch: ChangeBatch, path: str, spec: Spec, name: str
+) -> HistoryStats | None:
+    """Recompute the touched keys' history by arrow and one delta-rs MERGE whose commit also
+    records the watermark; None (nothing written) where this path cannot take the batch."""
+    listed = delta.local_data_files(batch.raw_path, batch.raw_version)
+    if listed is None:
+        return None
+    if delta.exists(path) and delta.local_data_files(path) is None:
+        return None
+    schema, files = listed
+    scope = _read_scope(batch, schema, files, spec.keys)
+    try:
+        folded = history_arrow.versions(scope, spec.keys, spec.untracked)
+    except history_arrow.NotComparable:
+        return None
+    ensure_table(spark, path, delta.schema_of(spark, batch.raw_path), name)
+    touched = _distinct_keys(scope, spec.keys)
+    del scope
+    target = delta.arrow_schema(path)
+    new = _conform(folded, target, drop=False)
+    del folded
+    gone = _gone(path, new, touched, spec.keys)
+    source = new if gone is None else pa.concat_tables([new, _conform(gone, target, drop=True)])
+    stats = HistoryStats(touched.num_rows, new.num_rows)
+    if source.num_rows == 0:
+        return stats  # nothing to write: no commit
+    columns = [quote(f.name) for f in target]
+    on = " AND ".join(
+        [f"t.{quote(k)} = s.{quote(k)}" for k in spec.keys]
+        + ["t._valid_from IS NOT DISTINCT FROM s._valid_from"]
+    )
+    (
+        delta.delta_table(path)
+        .merge(
+            source,
+            predicate=on,
+            source_alias="s",
+            target_alias="t",
+            commit_properties=delta.with_transaction(WATERMARK_APP_ID, batch.raw_version),
+        )
+        .when_matched_delete(predicate=f"s.{_DROP}")
+        .when_matched_update({c: f"s.{c}" for c in columns})
+        .when_not_matched_insert({c: f"s.{c}" for c in columns}, predicate=f"NOT s.{_DROP}")
+        .execute()
+    )
+    pa.default_memory_pool().release_unused()
+    return stats

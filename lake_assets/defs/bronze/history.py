@@ -55,6 +55,7 @@ def _apply(
             batch_path=batch_path,
             spec=_spec(table),
             name=f"bronze/{source.name}/{history_name(table)}",
+            embedded=spark.embedded(),
         )
 
     try:
