@@ -5,7 +5,7 @@ import pytest
 
 from lake_assets.defs.resources import resources_for
 from lake_assets.resources.spark import DatabricksSparkResource, LocalSparkResource
-from lake_assets.settings import Settings, SettingsError
+from lake_assets.settings import FORWARDED_AWS, Settings, SettingsError
 
 KEYS = {"spark", "io_manager", "landing", "lake", "step_launcher"}
 
@@ -28,6 +28,7 @@ def test_local_runs_steps_in_one_process_and_databricks_in_many(tmp_path, monkey
     assert executor("local") == "in_process"
     monkeypatch.setenv("DATABRICKS_HOST", "https://127.0.0.1:9")
     monkeypatch.setenv("DATABRICKS_TOKEN", "t0ken")
+    monkeypatch.setenv("DATABRICKS_CLUSTER_ID", "0101-abc")
     assert executor("databricks") == "multi_or_in_process_executor"
 
 
@@ -35,6 +36,8 @@ def _launcher(monkeypatch, settings: Settings):
     monkeypatch.setenv("DATABRICKS_HOST", "https://127.0.0.1:9")
     monkeypatch.setenv("DATABRICKS_TOKEN", "t0ken")
     monkeypatch.setenv("DATABRICKS_CLUSTER_ID", "0101-abc")
+    for var in ("DATABRICKS_NEW_CLUSTER", "DATABRICKS_RUNTIME_VERSION", *FORWARDED_AWS):
+        monkeypatch.delenv(var, raising=False)
     res = resources_for(settings)
     assert set(res) == KEYS
     with dg.build_resources({"step_launcher": res["step_launcher"]}) as built:
