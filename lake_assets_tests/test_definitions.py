@@ -151,6 +151,14 @@ def test_databricks_launcher_runs_every_spark_asset(databricks_env):
     for key in spark_assets:
         assets_def = graph.get(key).assets_def
         assert "step_launcher" in assets_def.required_resource_keys, key
+    # The checks that read tables with Spark run on the cluster too; the others (the
+    # instance's bookkeeping) where the run is.
+    ops = d.resolve_implicit_global_asset_job_def().graph.node_defs
+    spark_checks = [op.name for op in ops if "spark" in op.required_resource_keys]
+    assert len(spark_checks) > len(spark_assets)
+    for op in ops:
+        if "spark" in op.required_resource_keys:
+            assert "step_launcher" in op.required_resource_keys, op.name
     with dg.build_resources({"step_launcher": d.resources["step_launcher"]}) as res:
         launcher = res.step_launcher
     assert isinstance(launcher, DatabricksPySparkStepLauncher)

@@ -1,5 +1,7 @@
 """Check builders every layer shares: a table not written yet, a key that must be unique."""
 
+from typing import Any
+
 import dagster as dg
 
 from lake_assets.catalog import Source, Table
@@ -26,7 +28,9 @@ def key_unique_check(layer: str, source: Source, table: Table) -> dg.AssetChecks
         "primary_key_unique",
         f"No two rows share ({', '.join(keys)}).",
     )
-    def primary_key_unique(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
+    def primary_key_unique(
+        spark: SparkResource, lake: LakeResource, step_launcher: dg.ResourceParam[Any]
+    ) -> dg.AssetCheckResult:
         path = lake.table(layer, source.name, table.name)
         if not delta.exists(path):
             return no_table_yet(path)

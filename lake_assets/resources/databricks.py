@@ -9,6 +9,8 @@ DBFS while it polls the run (docs/deploy-databricks.md).
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
@@ -22,8 +24,10 @@ from lake_assets.settings import SECRET_KEYS, DatabricksSettings, Settings
 # code goes with every step, zipped.
 CLUSTER_LIBRARIES = ("deltalake", "pyarrow", "sqlglot", "pydantic", "PyYAML")
 
-# The folder holding the lake_assets package: zipped and put on the step's path on the cluster.
-PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+# The lake_assets package: copied alone into a folder of its own, which the launcher zips and
+# puts on the step's path on the cluster. (The launcher zips the whole folder it is given: the
+# package's parent would be a repository with its .git, or all of site-packages.)
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
 def cluster_libraries() -> list[dict]:
@@ -52,7 +56,6 @@ def launcher_config(settings: Settings, dbx: DatabricksSettings) -> dict:
         # dg.EnvVar in the form a config dict takes it (Dagster refuses EnvVar objects there).
         "databricks_host": {"env": "DATABRICKS_HOST"},
         "databricks_token": {"env": "DATABRICKS_TOKEN"},
-        "local_pipeline_package_path": PACKAGE_ROOT,
         "staging_prefix": dbx.staging_prefix,
         # The step's stdout and stderr come back through the staging folder; waiting for the
         # cluster's own log delivery would add minutes to every step.
@@ -70,4 +73,25 @@ def step_launcher(settings: Settings, dbx: DatabricksSettings) -> dg.ResourceDef
         return dg.ResourceDefinition.none_resource()
     from dagster_databricks import databricks_pyspark_step_launcher
 
-    return databricks_pyspark_step_launcher.configured(launcher_config(settings, dbx))
+    resource = dg.ResourceDefinition(
+        resource_fn=_launcher,
+        config_schema=databricks_pyspark_step_launcher.config_schema.as_field(),
+        description="Runs each Spark asset's step on Databricks (dagster-databricks).",
+    )
+    return resource.configured(launcher_config(settings, dbx))
+
+
+def _launcher(context: dg.InitResourceContext):
+    """dagster-databricks' launcher, given a folder holding only the lake_assets package (made
+    when a run starts the resource, removed when it ends)."""
+    from dagster_databricks.databricks_pyspark_step_launcher import DatabricksPySparkStepLauncher
+
+    with tempfile.TemporaryDirectory(prefix="lake_assets-code-") as folder:
+        shutil.copytree(
+            PACKAGE_DIR,
+            Path(folder) / "lake_assets",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
+        yield DatabricksPySparkStepLauncher(
+            **{**context.resource_config, "local_pipeline_package_path": folder}
+        )

@@ -1,5 +1,7 @@
 """Checks of bronze: keys unique and never null; the live keys are those raw says are live."""
 
+from typing import Any
+
 import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -22,7 +24,9 @@ def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
     primary_key_unique = key_unique_check("bronze", source, table)
 
     @blocking_check(key, "primary_key_not_null", f"No row has a null in ({', '.join(keys)}).")
-    def primary_key_not_null(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
+    def primary_key_not_null(
+        spark: SparkResource, lake: LakeResource, step_launcher: dg.ResourceParam[Any]
+    ) -> dg.AssetCheckResult:
         path = lake.table("bronze", source.name, table.name)
         if not delta.exists(path):
             return no_table_yet(path)
@@ -36,7 +40,9 @@ def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
         "Bronze's keys are exactly the keys whose latest change in raw is not a delete "
         "(and comes after the last truncate).",
     )
-    def live_keys_match_raw(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
+    def live_keys_match_raw(
+        spark: SparkResource, lake: LakeResource, step_launcher: dg.ResourceParam[Any]
+    ) -> dg.AssetCheckResult:
         session = spark.session()
         bpath, rpath = (
             lake.table("bronze", source.name, table.name),

@@ -1,5 +1,7 @@
 """Checks of raw: each landed change is held once."""
 
+from typing import Any
+
 import dagster as dg
 
 from lake_assets.catalog import Source, Table
@@ -17,7 +19,9 @@ def raw_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition]:
     @blocking_check(
         key, "no_change_held_twice", "Each landed change (file name, position) is held once."
     )
-    def no_change_held_twice(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
+    def no_change_held_twice(
+        spark: SparkResource, lake: LakeResource, step_launcher: dg.ResourceParam[Any]
+    ) -> dg.AssetCheckResult:
         path = lake.table("raw", source.name, table.name)
         if not delta.exists(path):
             return no_table_yet(path)
