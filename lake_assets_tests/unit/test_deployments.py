@@ -94,3 +94,29 @@ def test_flags_win_over_environment(monkeypatch, tmp_path):
     assert Settings.load("file:///data/lake").lake_root == "/data/lake"
     with pytest.raises(SettingsError, match="unsupported storage scheme 'gs'"):
         Settings.load("gs://b/lake")
+
+
+def test_sync_refuses_databricks_with_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "LAKE_"))}
+    env.update(
+        DATABRICKS_HOST="https://127.0.0.1:9",
+        DATABRICKS_TOKEN="t0ken",
+        DATABRICKS_CLUSTER_ID="0101-abc",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "lake_assets.cli", "sync", "--lake-root", "s3://bucket/lake"]
+        + ["--deployment", "databricks"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    err = done.stderr.strip()
+    assert err.startswith("error: LAKE_DEPLOYMENT=databricks: `lake-assets sync` runs its steps")
+    assert "\n" not in err
