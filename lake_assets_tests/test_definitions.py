@@ -239,3 +239,19 @@ def test_on_the_cluster_the_step_launches_nothing(databricks_env, monkeypatch):
     d = build_definitions(Settings.load())
     with dg.build_resources({"step_launcher": d.resources["step_launcher"]}) as res:
         assert res.step_launcher is None
+
+
+def test_only_the_launchers_own_supersession_warning_is_silenced(databricks_env):
+    import warnings
+
+    from lake_assets.definitions import build_definitions
+    from lake_assets.settings import Settings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        d = build_definitions(Settings.load())
+        with dg.build_resources({"step_launcher": d.resources["step_launcher"]}):
+            pass
+        warnings.warn("SomethingElse is superseded", dg.SupersessionWarning)
+    messages = [str(w.message) for w in seen if issubclass(w.category, dg.SupersessionWarning)]
+    assert messages == ["SomethingElse is superseded"]
