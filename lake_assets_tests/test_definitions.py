@@ -156,6 +156,10 @@ def test_databricks_launcher_runs_every_spark_asset(databricks_env):
     ops = d.resolve_implicit_global_asset_job_def().graph.node_defs
     spark_checks = [op.name for op in ops if "spark" in op.required_resource_keys]
     assert len(spark_checks) > len(spark_assets)
+    # The partition sensors' planning runs too.
+    planners = [j for j in d.resolve_all_job_defs() if j.name.endswith("_partitions_plan_shop")]
+    assert [j.name for j in planners] == ["gold_partitions_plan_shop"]
+    ops = [*ops, *planners[0].graph.node_defs]
     for op in ops:
         if "spark" in op.required_resource_keys:
             assert "step_launcher" in op.required_resource_keys, op.name
