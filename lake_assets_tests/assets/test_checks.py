@@ -19,7 +19,10 @@ def _checks(lake):
 
 
 def _run(check, lake):
-    return check(spark=LocalSparkResource(), lake=LakeResource(root=str(lake.root)))
+    # No step launcher: the check runs here, as in the local deployment.
+    return check(
+        spark=LocalSparkResource(), lake=LakeResource(root=str(lake.root)), step_launcher=None
+    )
 
 
 @pytest.fixture
