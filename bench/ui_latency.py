@@ -315,14 +315,14 @@ class Chain:
             return False
         silver = self.last("silver")
         ticks = ui.sensors()[GOLD_SENSOR]["ticks"]
-        # A tick that asked for the planning run is not the last word: the next one requests
-        # the dates that run found.
-        planning = {
-            r["runId"] for r in self.runs if any(t["key"] == PLAN_TAG for t in r["tags"] or [])
-        }
+        # A tick that asked for the planning run (or ticked while it ran) is not the last word:
+        # the first tick after the planning run ended requests the dates it found.
+        plans = [r for r in self.runs if any(t["key"] == PLAN_TAG for t in r["tags"] or [])]
+        after = max([silver, *[float(r["endTime"] or 0) for r in plans]])
+        planning = {r["runId"] for r in plans}
         return any(
             t["status"] in ("SUCCESS", "SKIPPED")
-            and t["timestamp"] > silver
+            and t["timestamp"] > after
             and not (t.get("skipReason") or "").startswith("waiting")
             and not set(t.get("runIds") or []) & planning
             for t in ticks
