@@ -49,6 +49,7 @@ GOLD_PARTITIONED = ("daily_sales", "product_daily_sales")
 PENDING = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"]
 RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
 GOLD_SENSOR = "gold_partitions_sensor_shop"
+PLAN_TAG = "lake/plan_stamp"  # lake_assets.defs.models.sensors.PLAN_STAMP_TAG
 RUNS_YAML = "concurrency:\n  runs:\n    max_concurrent_runs: {n}\n"
 
 
@@ -314,10 +315,16 @@ class Chain:
             return False
         silver = self.last("silver")
         ticks = ui.sensors()[GOLD_SENSOR]["ticks"]
+        # A tick that asked for the planning run (or ticked while it ran) is not the last word:
+        # the first tick after the planning run ended requests the dates it found.
+        plans = [r for r in self.runs if any(t["key"] == PLAN_TAG for t in r["tags"] or [])]
+        after = max([silver, *[float(r["endTime"] or 0) for r in plans]])
+        planning = {r["runId"] for r in plans}
         return any(
             t["status"] in ("SUCCESS", "SKIPPED")
-            and t["timestamp"] > silver
+            and t["timestamp"] > after
             and not (t.get("skipReason") or "").startswith("waiting")
+            and not set(t.get("runIds") or []) & planning
             for t in ticks
         )
 

@@ -197,6 +197,17 @@ def cmd_sync(args) -> int:
     settings = _settings(args)
     catalog = load_catalog(settings.sources)
     defs = build_definitions(settings)
+    if settings.deployment == "databricks":
+        from lake_assets.settings import SettingsError
+
+        # A run executed in this process is not reconstructable: the step launcher cannot
+        # ship its steps to a cluster (it pickles a reference to the job, to load it there).
+        raise SettingsError(
+            "LAKE_DEPLOYMENT=databricks: `lake-assets sync` runs its steps in this process, "
+            "which the Databricks step launcher cannot send to a cluster; materialize from "
+            "Dagster instead (dagster dev, a Dagster deployment, or `dagster asset materialize "
+            "-m lake_assets.definitions --select ...`, docs/deploy-databricks.md)"
+        )
     say(f"syncing {settings.landing} -> {settings.lake_root} ({settings.deployment})")
     with _instance() as instance:
         result = sync(settings, defs, catalog, instance, say)

@@ -6,6 +6,7 @@ set the environment (or pass flags) before the definitions load.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -117,7 +118,8 @@ class Settings:
         )
 
     def as_env(self) -> dict[str, str]:
-        """The LAKE_* variables that make `Settings.load()` in another process (a cluster step)
+        """Every variable a step on a cluster needs, from this one place: the LAKE_* variables
+        that make `Settings.load()` in another process (a cluster step)
         return these settings. The packaged catalog is left out: the cluster's own copy of the
         package has it at another path. A custom catalog must be at a path the cluster reads
         too (e.g. /dbfs/... or /Workspace/...): without it the step fails naming the file,
@@ -129,6 +131,9 @@ class Settings:
         }
         if self.sources != packaged_catalog():
             env["LAKE_SOURCES"] = self.sources
+        # Where the lake's S3 endpoint is (not the credentials: those come from the cluster's
+        # instance profile or its secret scope, see DatabricksSettings.secret_scope).
+        env.update({k: os.environ[k] for k in FORWARDED_AWS if os.environ.get(k)})
         return env
 
 
@@ -136,3 +141,89 @@ def source_dsn(variable: str) -> str | None:
     """The connection string in the variable a source's catalog entry names (`dsn_env`), read
     when an extraction connects, never kept; None when it is unset or empty."""
     return os.environ.get(variable) or None
+
+
+FORWARDED_AWS = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
+
+# The keys the secret scope holds for the lake's S3 credentials, and the variables they become.
+SECRET_KEYS = {
+    "AWS_ACCESS_KEY_ID": "aws_access_key_id",
+    "AWS_SECRET_ACCESS_KEY": "aws_secret_access_key",
+}
+
+
+@dataclass(frozen=True)
+class DatabricksSettings:
+    """The DATABRICKS_* variables of the `databricks` deployment.
+
+    The host and token themselves stay in the environment (the step launcher reads them as
+    `dg.EnvVar`, so they never appear in the definitions); here they are only checked to be set.
+    """
+
+    cluster_id: str | None
+    new_cluster: dict | None
+    staging_prefix: str
+    secret_scope: str | None
+    poll_interval_seconds: float
+    # Databricks sets DATABRICKS_RUNTIME_VERSION on its clusters: a step running there loads
+    # the same definitions, but launches nothing.
+    on_cluster: bool
+
+    @staticmethod
+    def load() -> "DatabricksSettings":
+        on_cluster = bool(os.environ.get("DATABRICKS_RUNTIME_VERSION"))
+        if not on_cluster:
+            for var, what in (
+                ("DATABRICKS_HOST", "the workspace URL, https://<workspace>.cloud.databricks.com"),
+                ("DATABRICKS_TOKEN", "a personal access or service principal token"),
+            ):
+                if not os.environ.get(var, "").strip():
+                    raise SettingsError(
+                        f"{var} is not set: LAKE_DEPLOYMENT=databricks needs {what}"
+                    )
+        cluster_id = os.environ.get("DATABRICKS_CLUSTER_ID", "").strip() or None
+        spec = os.environ.get("DATABRICKS_NEW_CLUSTER", "").strip() or None
+        if not on_cluster and (cluster_id is None) == (spec is None):
+            raise SettingsError(
+                "set exactly one of DATABRICKS_CLUSTER_ID (an existing cluster) and "
+                "DATABRICKS_NEW_CLUSTER (a JSON file of a new cluster's spec) for "
+                "LAKE_DEPLOYMENT=databricks"
+            )
+        prefix = (
+            os.environ.get("DATABRICKS_STAGING_PREFIX", "").strip()
+            or "/dagster_staging/lake_assets"
+        )
+        if not prefix.startswith("/"):
+            raise SettingsError(
+                f"DATABRICKS_STAGING_PREFIX={prefix!r} is not an absolute DBFS path (/...)"
+            )
+        poll = os.environ.get("DATABRICKS_POLL_INTERVAL_SECONDS", "").strip() or "5"
+        try:
+            poll_seconds = float(poll)
+        except ValueError:
+            raise SettingsError(
+                f"DATABRICKS_POLL_INTERVAL_SECONDS={poll!r} is not a number"
+            ) from None
+        return DatabricksSettings(
+            cluster_id=cluster_id,
+            new_cluster=_new_cluster(spec) if spec and not on_cluster else None,
+            staging_prefix=prefix.rstrip("/"),
+            secret_scope=os.environ.get("DATABRICKS_SECRET_SCOPE", "").strip() or None,
+            poll_interval_seconds=poll_seconds,
+            on_cluster=on_cluster,
+        )
+
+
+def _new_cluster(path: str) -> dict:
+    try:
+        with open(path) as f:
+            spec = json.load(f)
+    except OSError as e:
+        raise SettingsError(
+            f"DATABRICKS_NEW_CLUSTER={path!r}: cannot read it ({e.strerror})"
+        ) from None
+    except ValueError as e:
+        raise SettingsError(f"DATABRICKS_NEW_CLUSTER={path!r} is not JSON: {e}") from None
+    if not isinstance(spec, dict):
+        raise SettingsError(f"DATABRICKS_NEW_CLUSTER={path!r} must hold a JSON object")
+    return spec

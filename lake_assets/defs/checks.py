@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pyspark.sql import DataFrame
@@ -111,7 +112,10 @@ def key_unique_check(
         f"No two rows share ({', '.join(keys)}).",
     )
     def primary_key_unique(
-        context: dg.AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource
+        context: dg.AssetCheckExecutionContext,
+        spark: SparkResource,
+        lake: LakeResource,
+        step_launcher: dg.ResourceParam[Any],
     ) -> dg.AssetCheckResult:
         path = lake.table(layer, source.name, table.name)
         if not delta.exists(path):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import dagster as dg
 
 from lake_assets.resources.io_manager import DeltaIOManager
@@ -16,7 +13,7 @@ from lake_assets.resources.spark import (
     LocalSparkResource,
     SparkResource,
 )
-from lake_assets.settings import Settings
+from lake_assets.settings import DatabricksSettings, Settings
 
 
 def _in_process(settings: Settings, spark: SparkResource) -> dict:
@@ -45,40 +42,21 @@ def _classic(settings: Settings) -> dict:
 def _databricks(settings: Settings) -> dict:
     import warnings
 
-    from dagster_databricks import databricks_pyspark_step_launcher
+    from lake_assets.resources.databricks import step_launcher
 
+    dbx = DatabricksSettings.load()
     spark = DatabricksSparkResource()
     # Superseded by Pipes, kept on purpose: it runs the same asset code, IO managers included,
-    # on the cluster. Silence only its own warning (raised when the resource starts).
+    # on the cluster. Silence only its own warning (raised when a run starts the resource).
     warnings.filterwarnings(
         "ignore", message="StepLauncher is superseded", category=dg.SupersessionWarning
-    )
-    launcher = databricks_pyspark_step_launcher.configured(
-        {
-            "run_config": {
-                "run_name": "lake_assets",
-                "cluster": {"existing": os.environ.get("DATABRICKS_CLUSTER_ID", "")},
-                "libraries": [{"pypi": {"package": "lake_assets"}}],
-            },
-            "databricks_host": {"env": "DATABRICKS_HOST"},
-            "databricks_token": {"env": "DATABRICKS_TOKEN"},
-            # The folder holding the lake_assets package: zipped and put on the cluster's path.
-            "local_pipeline_package_path": str(Path(__file__).resolve().parents[2]),
-            # A DBFS folder the launcher stages the step and its code in.
-            "staging_prefix": os.environ.get(
-                "DATABRICKS_STAGING_PREFIX", "/dagster_staging/lake_assets"
-            ),
-            "wait_for_logs": True,
-            "secrets_to_env_variables": [],
-            "env_variables": settings.as_env(),
-        }
     )
     return {
         "spark": spark,
         "io_manager": DeltaIOManager(root=settings.lake_root, spark=spark),
         "landing": LandingResource(root=settings.landing),
         "lake": LakeResource(root=settings.lake_root),
-        "step_launcher": launcher,
+        "step_launcher": step_launcher(settings, dbx),
     }
 
 

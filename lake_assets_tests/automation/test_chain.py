@@ -51,11 +51,20 @@ def _dates_of(request: dg.RunRequest) -> list[str]:
 
 
 def tick_sensor(defs, instance, name: str, cursor: str | None):
-    with dg.build_sensor_context(
-        instance=instance, cursor=cursor, definitions=defs, resources=defs.resources
-    ) as ctx:
-        data = defs.resolve_sensor_def(name).evaluate_tick(ctx)
-    return list(data.run_requests or []), data.cursor
+    """A tick's requests; a planning run it asks for is run, and the sensor ticks again."""
+    for _ in range(2):
+        with dg.build_sensor_context(
+            instance=instance, cursor=cursor, definitions=defs, resources=defs.resources
+        ) as ctx:
+            data = defs.resolve_sensor_def(name).evaluate_tick(ctx)
+        requests = list(data.run_requests or [])
+        plans = [r for r in requests if r.job_name and "_plan_" in r.job_name]
+        if not plans:
+            return requests, data.cursor
+        for r in plans:
+            job = defs.resolve_job_def(r.job_name)
+            assert job.execute_in_process(instance=instance, tags=dict(r.tags)).success
+    pytest.fail(f"{name} asked for a planning run twice")
 
 
 def automation_requests(defs, result) -> list[dg.RunRequest]:

@@ -54,12 +54,33 @@ def order(op, when, order_id, amount, day) -> dict:
     }
 
 
-def tick(lake, instance, cursor=None):
-    defs = lake.defs()
+PLANNER = "gold_partitions_plan_shop"
+
+
+def _tick(defs, instance, cursor):
     with dg.build_sensor_context(
         instance=instance, cursor=cursor, definitions=defs, resources=defs.resources
     ) as ctx:
         return defs.resolve_sensor_def(SENSOR).evaluate_tick(ctx)
+
+
+def tick(lake, instance, cursor=None):
+    """A tick; when it asks for the planning run, that run, then the next tick."""
+    defs = lake.defs()
+    result = _tick(defs, instance, cursor)
+    plans = [r for r in result.run_requests or [] if r.job_name == PLANNER]
+    if not plans:
+        return result
+    assert len(result.run_requests) == 1 and result.cursor == cursor
+    job = defs.resolve_job_def(PLANNER)
+    assert job.execute_in_process(instance=instance, tags=dict(plans[0].tags)).success
+    return _tick(defs, instance, cursor)
+
+
+def test_the_sensor_starts_no_engine(lake):
+    lake.write_catalog(CATALOG)
+    sensor = lake.defs().resolve_sensor_def(SENSOR)
+    assert "spark" not in sensor.required_resource_keys
 
 
 def test_the_sensor_waits_for_the_blocking_checks_of_its_inputs(lake, dagster_instance):

@@ -11,7 +11,7 @@ import pytest
 
 from lake_assets.defs.resources import resources_for
 from lake_assets.resources.spark import DatabricksSparkResource, LocalSparkResource
-from lake_assets.settings import Settings, SettingsError
+from lake_assets.settings import FORWARDED_AWS, Settings, SettingsError
 
 KEYS = {"spark", "io_manager", "landing", "lake", "step_launcher"}
 
@@ -34,6 +34,7 @@ def test_local_runs_steps_in_one_process_and_databricks_in_many(tmp_path, monkey
     assert executor("local") == "in_process"
     monkeypatch.setenv("DATABRICKS_HOST", "https://127.0.0.1:9")
     monkeypatch.setenv("DATABRICKS_TOKEN", "t0ken")
+    monkeypatch.setenv("DATABRICKS_CLUSTER_ID", "0101-abc")
     assert executor("databricks") == "multi_or_in_process_executor"
 
 
@@ -41,6 +42,8 @@ def _launcher(monkeypatch, settings: Settings):
     monkeypatch.setenv("DATABRICKS_HOST", "https://127.0.0.1:9")
     monkeypatch.setenv("DATABRICKS_TOKEN", "t0ken")
     monkeypatch.setenv("DATABRICKS_CLUSTER_ID", "0101-abc")
+    for var in ("DATABRICKS_NEW_CLUSTER", "DATABRICKS_RUNTIME_VERSION", *FORWARDED_AWS):
+        monkeypatch.delenv(var, raising=False)
     res = resources_for(settings)
     assert set(res) == KEYS
     with dg.build_resources({"step_launcher": res["step_launcher"]}) as built:
@@ -195,3 +198,29 @@ def test_cli_names_an_unreachable_s3_endpoint_in_one_line(tmp_path):
         f"error: LAKE_LANDING=s3://bucket/lake/landing: the S3 endpoint http://127.0.0.1:{port} "
         "(AWS_ENDPOINT_URL) cannot be reached"
     )
+
+
+def test_sync_refuses_databricks_with_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "LAKE_"))}
+    env.update(
+        DATABRICKS_HOST="https://127.0.0.1:9",
+        DATABRICKS_TOKEN="t0ken",
+        DATABRICKS_CLUSTER_ID="0101-abc",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "lake_assets.cli", "sync", "--lake-root", "s3://bucket/lake"]
+        + ["--deployment", "databricks"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    err = done.stderr.strip()
+    assert err.startswith("error: LAKE_DEPLOYMENT=databricks: `lake-assets sync` runs its steps")
+    assert "\n" not in err

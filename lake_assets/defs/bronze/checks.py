@@ -6,6 +6,8 @@ the table; a run tagged `lake/checks: full` (the full_checks job and its schedul
 whole table, as does a sync with no batch to go by (bronze's first apply, a truncate).
 """
 
+from typing import Any
+
 import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -63,7 +65,9 @@ def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
     primary_key_unique = key_unique_check("bronze", source, table, batch_scope)
 
     @blocking_check(key, "primary_key_not_null", f"No row has a null in ({', '.join(keys)}).")
-    def primary_key_not_null(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
+    def primary_key_not_null(
+        spark: SparkResource, lake: LakeResource, step_launcher: dg.ResourceParam[Any]
+    ) -> dg.AssetCheckResult:
         path = lake.table("bronze", source.name, table.name)
         if not delta.exists(path):
             return no_table_yet(path)
@@ -84,7 +88,10 @@ def bronze_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
         "(and comes after the last truncate).",
     )
     def live_keys_match_raw(
-        context: dg.AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource
+        context: dg.AssetCheckExecutionContext,
+        spark: SparkResource,
+        lake: LakeResource,
+        step_launcher: dg.ResourceParam[Any],
     ) -> dg.AssetCheckResult:
         session = spark.session()
         bpath, rpath = (

@@ -165,7 +165,7 @@ def history_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinitio
         additional_deps=[bronze_key],
     )
     def current_versions_match_bronze(
-        spark: SparkResource, lake: LakeResource
+        spark: SparkResource, lake: LakeResource, step_launcher: dg.ResourceParam[Any]
     ) -> dg.AssetCheckResult:
         hpath = lake.table("bronze", source.name, history_name(table))
         bpath = lake.table("bronze", source.name, table.name)
@@ -183,7 +183,9 @@ def history_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinitio
         "versions_do_not_overlap",
         "A key's versions never overlap; none ends before it starts.",
     )
-    def versions_do_not_overlap(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
+    def versions_do_not_overlap(
+        spark: SparkResource, lake: LakeResource, step_launcher: dg.ResourceParam[Any]
+    ) -> dg.AssetCheckResult:
         path = lake.table("bronze", source.name, history_name(table))
         if not delta.exists(path):
             return no_table_yet(path)

@@ -2,6 +2,7 @@
 yesterday's partition of a partitioned gold model exists by 06:00 UTC."""
 
 import datetime as dt
+from typing import Any
 
 import dagster as dg
 
@@ -43,7 +44,10 @@ def sql_check(source: Source, model, check) -> dg.AssetChecksDefinition:
         description=check.description or f"This query returns no rows:\n{check.sql.strip()}",
     )
     def _check(
-        context: dg.AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource
+        context: dg.AssetCheckExecutionContext,
+        spark: SparkResource,
+        lake: LakeResource,
+        step_launcher: dg.ResourceParam[Any],
     ) -> dg.AssetCheckResult:
         session = spark.session()
         path = lake.table(model.layer, model.source, model.name)

@@ -8,6 +8,7 @@ applied from yet, checks all of raw.
 """
 
 import dataclasses
+from typing import Any
 
 import dagster as dg
 
@@ -27,7 +28,10 @@ def raw_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition]:
         key, "no_change_held_twice", "Each landed change (file name, position) is held once."
     )
     def no_change_held_twice(
-        context: dg.AssetCheckExecutionContext, spark: SparkResource, lake: LakeResource
+        context: dg.AssetCheckExecutionContext,
+        spark: SparkResource,
+        lake: LakeResource,
+        step_launcher: dg.ResourceParam[Any],
     ) -> dg.AssetCheckResult:
         path = lake.table("raw", source.name, table.name)
         if not delta.exists(path):

@@ -1,5 +1,7 @@
 """Checks of silver: keys unique; the share of quarantined rows under the table's threshold."""
 
+from typing import Any
+
 import dagster as dg
 
 from lake_assets.catalog import Source, Table
@@ -23,7 +25,7 @@ def silver_checks(source: Source, table: Table) -> list[dg.AssetChecksDefinition
         f"At most {table.max_quarantine_rate:.1%} of the rows are quarantined.",
     )
     def quarantine_rate_below_threshold(
-        spark: SparkResource, lake: LakeResource
+        spark: SparkResource, lake: LakeResource, step_launcher: dg.ResourceParam[Any]
     ) -> dg.AssetCheckResult:
         session = spark.session()
         path = lake.table("silver", source.name, table.name)
