@@ -166,15 +166,22 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _settings(args):
-    from lake_assets.lib import storage
+def _settings(args, reach: bool = True):
     from lake_assets.settings import Settings
 
     settings = Settings.load(args.lake_root, args.landing, args.sources, args.deployment)
+    if reach:
+        _reach(settings)
+    return settings
+
+
+def _reach(settings) -> None:
+    """An object store that does not answer fails here, in one line naming the setting."""
+    from lake_assets.lib import storage
+
     storage.check_reachable(settings.landing, "LAKE_LANDING")
     if settings.lake_root != settings.landing:
         storage.check_reachable(settings.lake_root, "LAKE_ROOT")
-    return settings
 
 
 def _instance():
@@ -194,7 +201,7 @@ def cmd_sync(args) -> int:
     from lake_assets.definitions import build_definitions
     from lake_assets.sync import sync
 
-    settings = _settings(args)
+    settings = _settings(args, reach=False)  # a refused deployment need not reach the store
     catalog = load_catalog(settings.sources)
     defs = build_definitions(settings)
     if settings.deployment == "databricks":
@@ -208,6 +215,7 @@ def cmd_sync(args) -> int:
             "Dagster instead (dagster dev, a Dagster deployment, or `dagster asset materialize "
             "-m lake_assets.definitions --select ...`, docs/deploy-databricks.md)"
         )
+    _reach(settings)
     say(f"syncing {settings.landing} -> {settings.lake_root} ({settings.deployment})")
     with _instance() as instance:
         result = sync(settings, defs, catalog, instance, say)

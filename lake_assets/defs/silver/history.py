@@ -107,7 +107,9 @@ def silver_history_checks(source: Source, table: Table) -> list[dg.AssetChecksDe
         "version_key_unique",
         f"No two versions share ({', '.join(keys)}).",
     )
-    def version_key_unique(spark: SparkResource, lake: LakeResource) -> dg.AssetCheckResult:
+    def version_key_unique(
+        spark: SparkResource, lake: LakeResource, step_launcher: dg.ResourceParam[Any]
+    ) -> dg.AssetCheckResult:
         path = lake.table("silver", source.name, name)
         if not delta.exists(path):
             return no_table_yet(path)
