@@ -134,18 +134,7 @@ class DmsFormat(LandingFormat):
         )
         parse = pcsv.ParseOptions(newlines_in_values=True)
         if source.csv_header:
-            names = pcsv.open_csv(pa.BufferReader(raw), parse_options=parse).schema.names
-            data = pcsv.read_csv(
-                pa.py_buffer(raw),
-                read_options=pcsv.ReadOptions(column_names=names, skip_rows=1),
-                parse_options=parse,
-                convert_options=pcsv.ConvertOptions(
-                    column_types={n: pa.string() for n in names},
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=False,
-                    null_values=[""],
-                ),
-            )
+            data = csv_with_header(raw, parse)
         else:
             if not table.columns:
                 raise LandedFileError(
@@ -259,3 +248,20 @@ def _with_reload_truncate(source: Source, table: Table, file: LandedFile, rows: 
         schema=rows.schema,
     )
     return pa.concat_tables([truncate, rows])
+
+
+def csv_with_header(raw: bytes, parse: pcsv.ParseOptions) -> pa.Table:
+    """A csv file with a header row, every field as text (typed later, by the catalog); an
+    empty field is null, an empty quoted one the empty string."""
+    names = pcsv.open_csv(pa.BufferReader(raw), parse_options=parse).schema.names
+    return pcsv.read_csv(
+        pa.py_buffer(raw),
+        read_options=pcsv.ReadOptions(column_names=names, skip_rows=1),
+        parse_options=parse,
+        convert_options=pcsv.ConvertOptions(
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            null_values=[""],
+        ),
+    )

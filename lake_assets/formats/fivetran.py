@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from lake_assets.catalog import Source, Table
 from lake_assets.formats.base import LandedFile, LandedFileError, change_rows, check_column_name
-from lake_assets.formats.dms import DmsFormat
+from lake_assets.formats.dms import DmsFormat, csv_with_header
 from lake_assets.lib import types as T
 from lake_assets.lib.storage import FileInfo
 
@@ -71,19 +71,7 @@ def _csv(data: bytes) -> pa.Table:
     """A csv file with a header row, every field as text (typed later, by the catalog)."""
     if not data.strip():
         return pa.table({})
-    parse = pcsv.ParseOptions(newlines_in_values=True)
-    names = pcsv.open_csv(pa.BufferReader(data), parse_options=parse).schema.names
-    return pcsv.read_csv(
-        pa.py_buffer(data),
-        read_options=pcsv.ReadOptions(column_names=names, skip_rows=1),
-        parse_options=parse,
-        convert_options=pcsv.ConvertOptions(
-            column_types={n: pa.string() for n in names},
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-            null_values=[""],
-        ),
-    )
+    return csv_with_header(data, pcsv.ParseOptions(newlines_in_values=True))
 
 
 class _Rows:
